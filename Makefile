@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   create .venv if missing, install, run the whole pipeline on the built-in data
+#   make test   create .venv if missing, install with test extras, run every test
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.whichmodel-installed
+DEMO_OUT ?= whichmodel-demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test install lint bench-setfit clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+# torch is pinned to the local CPU wheel by constraints.txt; any other spec pulls GBs of CUDA.
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/whichmodel demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check whichmodel tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

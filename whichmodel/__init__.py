@@ -1,0 +1,47 @@
+"""whichmodel: which text classifier should you deploy, and what will it really cost?
+
+The public API. Names are resolved lazily (PEP 562) so that ``import whichmodel`` does
+not import torch or transformers until a model is actually used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "Classifier": "whichmodel.models.base",
+    "DataError": "whichmodel.errors",
+    "Dataset": "whichmodel.data",
+    "RunRecord": "whichmodel.bench.record",
+    "Scenario": "whichmodel.costs.scenario",
+    "SpecError": "whichmodel.errors",
+    "WhichmodelError": "whichmodel.errors",
+    "available_families": "whichmodel.models.base",
+    "build_classifier": "whichmodel.models.base",
+    "classification_metrics": "whichmodel.evaluate",
+    "expected_calibration_error": "whichmodel.evaluate",
+    "few_shot_sample": "whichmodel.data",
+    "load_dataset": "whichmodel.data",
+    "load_model": "whichmodel.models.base",
+    "resolve_backbone": "whichmodel.backbones",
+    "split_dataset": "whichmodel.data",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'whichmodel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,5 @@
+import sys
+
+from whichmodel.cli import main
+
+sys.exit(main())

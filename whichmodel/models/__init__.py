@@ -1,0 +1,1 @@
+"""Classifier families. Each module is one family; `base` holds the shared protocol."""

@@ -1,0 +1,316 @@
+"""The classifier protocol every family follows, the family registry, and the saved layout.
+
+Why a template base class rather than a bare protocol: label encoding, multi-label
+handling, timing, the data hash and the save layout are the same for every family, and
+getting any of them subtly different per family (label order above all) is exactly the
+class of bug the reference `setfit` library shipped. Families implement four hooks:
+
+    _fit(texts, y, eval_texts, eval_y)   y: int class ids (n,) or a 0/1 matrix (n, k)
+    _predict_proba(texts) -> (n, k)      columns follow classes_
+    _save_state(directory)               safetensors / JSON only, never pickle
+    _load_state(directory)
+
+and `predict` is always derived from `predict_proba` here, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+MODEL_FILE = "whichmodel.json"
+FORMAT_VERSION = 1
+
+# Family name -> "module:Class". Imported lazily so that `import whichmodel` stays light
+# and a family's heavy dependencies load only when it is used.
+_FAMILIES: dict[str, str] = {
+    "tfidf": "whichmodel.models.tfidf:TfidfClassifier",
+    "embedding": "whichmodel.models.embedding:EmbeddingClassifier",
+    "setfit": "whichmodel.models.setfit:SetFitClassifier",
+}
+
+
+class NotFittedError(RuntimeError):
+    """Raised when predict/save is called before fit."""
+
+
+class ModelFileError(ValueError):
+    """A saved-model directory is missing, incomplete or from an unknown family."""
+
+
+def register_family(name: str, target: str) -> None:
+    """Register a classifier family as ``"package.module:ClassName"`` (imported on use)."""
+    _FAMILIES[name] = target
+
+
+def available_families() -> list[str]:
+    """Names accepted by `get_family`, sorted."""
+    return sorted(_FAMILIES)
+
+
+def get_family(name: str) -> type[Classifier]:
+    """Return the classifier class registered under ``name``."""
+    try:
+        target = _FAMILIES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model family {name!r}; choose one of: {', '.join(available_families())}"
+        ) from None
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_classifier(family: str, **settings: Any) -> Classifier:
+    """Build an unfitted classifier of ``family`` from plain keyword settings."""
+    return get_family(family)(**settings)
+
+
+def load_model(directory: str | Path) -> Classifier:
+    """Load any saved whichmodel classifier; dispatches on the family in whichmodel.json."""
+    meta = read_model_meta(directory)
+    return get_family(meta["family"]).load(directory)
+
+
+def read_model_meta(directory: str | Path) -> dict[str, Any]:
+    """Read and check ``whichmodel.json`` of a saved model directory."""
+    path = Path(directory) / MODEL_FILE
+    if not path.is_file():
+        raise ModelFileError(
+            f"{directory} is not a saved whichmodel model: {MODEL_FILE} not found. "
+            "Train one with `whichmodel train ... --out DIR`."
+        )
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: format_version {meta.get('format_version')!r} is not supported "
+            f"(this whichmodel reads version {FORMAT_VERSION})"
+        )
+    return meta
+
+
+def data_hash(texts: Sequence[str], labels: Sequence[Any]) -> str:
+    """A short content hash of the training data, stored with the model for provenance."""
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels):
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\x1f")
+        digest.update(json.dumps(label, sort_keys=True, default=str).encode("utf-8"))
+        digest.update(b"\x1e")
+    return digest.hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a saved model depends on (for reproducibility)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("whichmodel", "numpy", "scikit-learn", "torch", "transformers",
+                 "sentence-transformers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+class Classifier:
+    """Base of every whichmodel family: scikit-learn style, with a safe save layout.
+
+    Subclasses declare their settings as keyword arguments of ``__init__`` and only
+    store them there. Learned state ends in ``_``.
+    """
+
+    family: ClassVar[str] = ""
+
+    # -- scikit-learn parameter protocol ------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind in kinds]
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """Constructor settings, as plain values (what the benchmark runner clones from)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Classifier:
+        """Change settings in place; unknown names raise, as in scikit-learn."""
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no setting {name!r}; "
+                                 f"settings are: {', '.join(sorted(valid))}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- public protocol ------------------------------------------------------------------
+    def fit(self, texts: Sequence[str], labels: Sequence[Any], *,
+            eval_texts: Sequence[str] | None = None,
+            eval_labels: Sequence[Any] | None = None) -> Classifier:
+        """Learn from ``texts`` and ``labels``; returns self.
+
+        Labels are scalars (single-label) or lists of labels (multi-label). An optional
+        evaluation split is used by families that early-stop.
+        """
+        texts = _as_texts(texts)
+        labels = list(labels)
+        if len(texts) != len(labels):
+            raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
+        if not texts:
+            raise ValueError("cannot fit on zero examples")
+        self.multi_label_ = bool(labels) and isinstance(labels[0], (list, tuple, set))
+        if self.multi_label_:
+            self.classes_ = sorted({c for row in labels for c in row}, key=str)
+        else:
+            self.classes_ = sorted(set(labels), key=str)
+        if len(self.classes_) < 2 and not self.multi_label_:
+            raise ValueError(f"need at least 2 classes to train, found {self.classes_}")
+        y = self._encode(labels)
+        eval_y = None
+        if eval_texts is not None and eval_labels is not None:
+            eval_texts = _as_texts(eval_texts)
+            eval_y = self._encode(list(eval_labels), ignore_unknown=True)
+        started = time.perf_counter()
+        self._fit(texts, y, eval_texts, eval_y)
+        self.training_ = {
+            "train_seconds": round(time.perf_counter() - started, 3),
+            "n_examples": len(texts),
+            "data_hash": data_hash(texts, labels),
+        }
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes_)); columns follow ``classes_``."""
+        self._check_fitted()
+        texts = _as_texts(texts)
+        if not texts:
+            return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        return np.asarray(self._predict_proba(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[Any]:
+        """Labels: argmax of `predict_proba` (lists above ``threshold`` if multi-label)."""
+        return self.decode(self.predict_proba(texts))
+
+    def decode(self, proba: np.ndarray) -> list[Any]:
+        """Turn a probability matrix into labels, the single rule `predict` uses."""
+        if getattr(self, "multi_label_", False):
+            threshold = getattr(self, "threshold", 0.5)
+            return [[c for c, p in zip(self.classes_, row) if p >= threshold] for row in proba]
+        return [self.classes_[i] for i in np.argmax(proba, axis=1)]
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model to ``directory`` atomically (a temp dir renamed into place)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+        try:
+            self._save_state(tmp)
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "family": self.family,
+                "settings": _jsonable(self.get_params()),
+                "classes": list(self.classes_),
+                "multi_label": self.multi_label_,
+                "training": getattr(self, "training_", {}),
+                "versions": library_versions(),
+            }
+            (tmp / MODEL_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            (tmp / "README.md").write_text(self._model_card(meta), encoding="utf-8")
+            if directory.exists():
+                shutil.rmtree(directory)
+            tmp.rename(directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Classifier:
+        """Load a model saved by `save`; never unpickles."""
+        meta = read_model_meta(directory)
+        if cls.family and meta["family"] != cls.family:
+            raise ModelFileError(f"{directory} holds a {meta['family']!r} model, "
+                                 f"not {cls.family!r}; use whichmodel.load_model()")
+        model = cls(**meta["settings"])
+        model.classes_ = meta["classes"]
+        model.multi_label_ = meta["multi_label"]
+        model.training_ = meta.get("training", {})
+        model._load_state(Path(directory))
+        return model
+
+    # -- hooks for families ------------------------------------------------------------
+    def _fit(self, texts: list[str], y: np.ndarray, eval_texts: list[str] | None,
+             eval_y: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _save_state(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def _load_state(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    # -- helpers ------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit()")
+
+    def _encode(self, labels: list[Any], ignore_unknown: bool = False) -> np.ndarray:
+        """Class ids (n,) for single-label, a 0/1 float32 matrix (n, k) for multi-label."""
+        index = {c: i for i, c in enumerate(self.classes_)}
+        if self.multi_label_:
+            y = np.zeros((len(labels), len(self.classes_)), dtype=np.float32)
+            for row, label_set in enumerate(labels):
+                for c in label_set:
+                    if c in index:
+                        y[row, index[c]] = 1.0
+            return y
+        if ignore_unknown:
+            return np.array([index.get(c, -1) for c in labels], dtype=np.int64)
+        return np.array([index[c] for c in labels], dtype=np.int64)
+
+    def _model_card(self, meta: dict[str, Any]) -> str:
+        classes = ", ".join(map(str, meta["classes"][:20]))
+        more = " …" if len(meta["classes"]) > 20 else ""
+        training = meta.get("training", {})
+        return (
+            "---\nlibrary_name: whichmodel\ntags:\n- text-classification\n"
+            f"- whichmodel-{self.family}\n---\n\n"
+            f"# whichmodel `{self.family}` classifier\n\n"
+            f"- classes ({len(meta['classes'])}): {classes}{more}\n"
+            f"- multi-label: {meta['multi_label']}\n"
+            f"- trained on {training.get('n_examples', '?')} examples in "
+            f"{training.get('train_seconds', '?')} s (data hash {training.get('data_hash', '?')})\n"
+            f"- settings: `{json.dumps(meta['settings'])}`\n\n"
+            "Load it with:\n\n```python\nimport whichmodel\n"
+            "model = whichmodel.load_model('path/to/this/folder')\n"
+            "model.predict(['some text'])\n```\n"
+        )
+
+
+def _as_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("expected a sequence of texts, got a single string; wrap it in a list")
+    return [str(t) for t in texts]
+
+
+def _jsonable(value: Any) -> Any:
+    """Settings must round-trip through JSON; tuples become lists, paths strings."""
+    return json.loads(json.dumps(value, default=str))
