@@ -8,10 +8,11 @@ because a benchmark encodes the same texts for many candidates, budgets and seed
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,23 +76,43 @@ def fresh_sentence_transformer(name: str = DEFAULT_BACKBONE, device: str | None 
 
 
 class EmbeddingCache:
-    """Per-process cache of frozen-body embeddings, keyed by backbone and exact text."""
+    """Per-process cache of frozen-body embeddings, keyed by backbone and exact text.
 
-    def __init__(self) -> None:
+    Bounded (``max_items`` vectors in all): past the bound new texts are encoded but not
+    stored, so a long-running server or a large batch job cannot grow it without limit.
+    Speed probes must not see cached vectors: they run inside `bypassed()`.
+    """
+
+    def __init__(self, max_items: int = 500_000) -> None:
+        self.max_items = max_items
         self._vectors: dict[str, dict[str, np.ndarray]] = {}
+        self._bypass = False
 
     def encode(self, backbone: str, texts: Sequence[str], batch_size: int = 64,
                show_progress_bar: bool = False) -> np.ndarray:
         """Embeddings (n, dim) float32, L2-normalised; computes only texts not seen yet."""
+        if self._bypass:
+            return _encode(backbone, list(texts), batch_size, show_progress_bar)
         store = self._vectors.setdefault(resolve_backbone(backbone), {})
         missing = list(dict.fromkeys(t for t in texts if t not in store))
+        fresh: dict[str, np.ndarray] = {}
         if missing:
-            model = load_sentence_transformer(backbone)
-            vectors = model.encode(missing, batch_size=batch_size, convert_to_numpy=True,
-                                   normalize_embeddings=True,
-                                   show_progress_bar=show_progress_bar)
-            store.update(zip(missing, vectors.astype(np.float32)))
-        return np.stack([store[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+            vectors = _encode(backbone, missing, batch_size, show_progress_bar)
+            fresh = dict(zip(missing, vectors))
+            room = max(0, self.max_items - len(self))
+            store.update(list(fresh.items())[:room])
+        if not texts:
+            return np.zeros((0, 0), np.float32)
+        return np.stack([store[t] if t in store else fresh[t] for t in texts])
+
+    @contextlib.contextmanager
+    def bypassed(self) -> Iterator[None]:
+        """Within this block every call encodes afresh (for honest timing)."""
+        previous, self._bypass = self._bypass, True
+        try:
+            yield
+        finally:
+            self._bypass = previous
 
     def clear(self) -> None:
         """Drop every cached vector (frees memory between unrelated benchmarks)."""
@@ -99,6 +120,14 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._vectors.values())
+
+
+def _encode(backbone: str, texts: list[str], batch_size: int, show_progress_bar: bool
+            ) -> np.ndarray:
+    model = load_sentence_transformer(backbone)
+    vectors = model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                           normalize_embeddings=True, show_progress_bar=show_progress_bar)
+    return vectors.astype(np.float32)
 
 
 #: The process-wide cache used by the frozen-embedding family and the benchmark runner.
