@@ -7,7 +7,7 @@ not import torch or transformers until a model is actually used.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
@@ -34,7 +34,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'whichmodel' has no attribute {name!r}")

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # Modules under whichmodel.cli, each with `register(subparsers)`; listed in help order.
-_COMMAND_MODULES = ("demo", "train", "bench", "choose", "report")
+_COMMAND_MODULES = ("demo", "train", "evaluate", "predict", "bench", "choose", "report")
 
 EPILOG = """\
 examples:

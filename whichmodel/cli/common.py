@@ -1,0 +1,53 @@
+"""Arguments and output helpers shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from whichmodel.errors import UsageError
+
+TEXT_HELP = ("column holding the text, or a template over several columns, e.g. "
+             "'{Title}\\n{Abstract Note}' (\\n becomes a newline)")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, label: bool = True,
+                       label_required: bool = True) -> None:
+    """--text, --label, --label-sep, --drop-invalid: how to read the user's file."""
+    parser.add_argument("--text", required=True, metavar="COLUMN|TEMPLATE", help=TEXT_HELP)
+    if label:
+        parser.add_argument("--label", required=label_required, metavar="COLUMN",
+                            help="column holding the label (or a list of labels)")
+        parser.add_argument("--label-sep", metavar="SEP",
+                            help="split the label column on SEP for multi-label data, "
+                                 "e.g. '|'")
+    parser.add_argument("--drop-invalid", action="store_true",
+                        help="drop rows with empty text or a missing label (counted and "
+                             "reported) instead of stopping at the first one")
+
+
+def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
+    """``["C=3", "head=torch"]`` -> ``{"C": 3, "head": "torch"}`` (YAML scalars)."""
+    import yaml
+
+    settings: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        settings[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return settings
+
+
+def report_dropped(dataset: Any, console: Any) -> None:
+    """Say how many rows were dropped and why: nothing is dropped silently."""
+    dropped = getattr(dataset, "dropped", None) or {}
+    for reason, count in dropped.items():
+        console.print(f"[yellow]dropped {count} row(s) from {dataset.source}: {reason}[/]")
+
+
+def make_console(stderr: bool = False):
+    """A rich console (stderr for progress when stdout carries JSON)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)

@@ -1,0 +1,91 @@
+"""`whichmodel evaluate`: score a saved model on a labelled file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from whichmodel.cli.common import add_data_arguments, make_console, report_dropped
+from whichmodel.errors import DataError
+
+EXAMPLES = """\
+examples:
+  whichmodel evaluate models/tfidf test.csv --text review --label stars
+  whichmodel evaluate models/tfidf test.csv --text review --label stars --json | jq .macro_f1
+
+With --json, stdout is one JSON object: accuracy, macro_f1, ece, n, per_class, confusion.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "evaluate", help="score a saved model on a labelled file",
+        description="Accuracy, macro-F1, calibration error (ECE), per-class scores and the "
+                    "confusion matrix of a saved model on labelled data.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", metavar="DIR", help="folder written by `whichmodel train`")
+    parser.add_argument("data", metavar="DATA", help="labelled file or dataset")
+    add_data_arguments(parser)
+    parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
+                        help="items per prediction batch (default 64)")
+    parser.add_argument("--allow-unseen-labels", action="store_true",
+                        help="score labels the model never saw in training as errors "
+                             "instead of stopping")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from whichmodel.cli.predict import predict_in_batches
+    from whichmodel.data import load_dataset
+    from whichmodel.evaluate import classification_metrics
+    from whichmodel.models.base import load_model
+
+    console = make_console(stderr=args.json)
+    model = load_model(args.model_dir)
+    dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
+                           split=args.split, drop_invalid=args.drop_invalid)
+    report_dropped(dataset, console)
+    check_labels_known(dataset, model.classes_, allow=args.allow_unseen_labels)
+    proba = predict_in_batches(model, dataset.texts, args.batch_size, console)
+    metrics = classification_metrics(dataset.labels, model.decode(proba), proba, model.classes_)
+    if args.json:
+        json.dump(metrics, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    print_metrics(metrics, console)
+    return 0
+
+
+def check_labels_known(dataset, classes: list, *, allow: bool) -> None:
+    """A test label the model never saw can never be predicted: say so up front."""
+    known = set(classes)
+    rows = dataset.labels if not dataset.multi_label else [
+        c for row in dataset.labels for c in row]
+    unseen = sorted({c for c in rows if c not in known}, key=str)
+    if unseen and not allow:
+        count = sum(1 for c in rows if c in set(unseen))
+        shown = ", ".join(map(repr, unseen[:5])) + (" …" if len(unseen) > 5 else "")
+        raise DataError(
+            f"{dataset.source}: {len(unseen)} label(s) never seen in training ({shown}) "
+            f"on {count} row(s); the model cannot predict them. Retrain with examples of "
+            "them, or pass --allow-unseen-labels to count those rows as errors.")
+
+
+def print_metrics(metrics: dict, console) -> None:
+    """A short human summary: headline numbers and the weakest classes."""
+    from rich.table import Table
+
+    console.print(f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  "
+                  f"macro-F1={metrics['macro_f1']:.4f}"
+                  + (f"  ECE={metrics['ece']:.4f}" if "ece" in metrics else ""))
+    per_class = sorted(metrics["per_class"].items(), key=lambda kv: kv[1]["f1"])
+    table = Table(title="weakest classes (by F1)" if len(per_class) > 10 else "per class")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in per_class[:10]:
+        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+                      f"{row['f1']:.3f}", str(row["support"]))
+    console.print(table)

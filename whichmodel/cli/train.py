@@ -1,0 +1,87 @@
+"""`whichmodel train`: fit one candidate on the user's labelled file and save it."""
+
+from __future__ import annotations
+
+import argparse
+
+from whichmodel.cli.common import add_data_arguments, make_console, parse_settings, report_dropped
+from whichmodel.errors import UsageError
+
+EXAMPLES = """\
+examples:
+  whichmodel train reviews.csv --text review --label stars --model tfidf --out models/tfidf
+  whichmodel train tickets.jsonl --text "{subject}\\n{body}" --label team \\
+      --model embedding --shots 8 --seed 1 --out models/emb8
+  whichmodel train data.csv --text text --label tags --label-sep "|" --model tfidf --out m/
+  whichmodel train data.csv --text text --label intent --model setfit --shots 8 \\
+      --backbone all-MiniLM-L6-v2 --set head=torch --out models/setfit8
+
+--shots N takes N labelled examples per class (seeded), --budget N takes N in total
+spread evenly over classes: that is how you simulate a labelling budget. Without either,
+every row is used. Settings of a family go through --set KEY=VALUE (repeatable).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from whichmodel.models.base import available_families
+
+    parser = sub.add_parser(
+        "train", help="train one candidate on your labelled data and save it",
+        description="Train one candidate classifier and save it as a folder "
+                    "(whichmodel.json + safetensors, never pickle).",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", metavar="DATA",
+                        help="CSV, TSV, JSONL or Parquet file, or a Hugging Face dataset "
+                             "name / saved folder")
+    add_data_arguments(parser)
+    parser.add_argument("--model", required=True, choices=available_families(),
+                        help="model family")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--shots", type=int, metavar="N", help="N labelled examples per class")
+    size.add_argument("--budget", type=int, metavar="N", help="N labelled examples in total")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed for sampling and training (default 0)")
+    parser.add_argument("--backbone", metavar="NAME",
+                        help="sentence-transformers backbone: hub name, local folder, or a "
+                             "packaged model (default all-MiniLM-L6-v2)")
+    parser.add_argument("--set", dest="settings", action="append", metavar="KEY=VALUE",
+                        help="a family setting, e.g. --set C=3 (repeatable)")
+    parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to save the model")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from whichmodel.data import few_shot_sample, load_dataset
+    from whichmodel.models.base import get_family
+
+    console = make_console()
+    family = get_family(args.model)
+    settings = parse_settings(args.settings)
+    params = set(family._param_names())
+    if args.backbone:
+        if "backbone" not in params:
+            raise UsageError(f"--backbone does not apply to the {args.model!r} family "
+                             f"(its settings: {', '.join(sorted(params))})")
+        settings["backbone"] = args.backbone
+    if "seed" in params:
+        settings.setdefault("seed", args.seed)
+    unknown = set(settings) - params
+    if unknown:
+        raise UsageError(f"unknown setting(s) for {args.model!r}: {', '.join(sorted(unknown))}; "
+                         f"its settings are: {', '.join(sorted(params))}")
+
+    dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
+                           split=args.split, drop_invalid=args.drop_invalid)
+    report_dropped(dataset, console)
+    if args.shots is not None or args.budget is not None:
+        dataset = few_shot_sample(dataset, shots=args.shots, budget=args.budget, seed=args.seed)
+    console.print(f"training [bold]{args.model}[/] on {len(dataset)} examples, "
+                  f"{len(dataset.classes)} classes"
+                  + (" (multi-label)" if dataset.multi_label else ""))
+    model = family(**settings)
+    # No spinner here: families that train for long show their own progress bars.
+    model.fit(dataset.texts, dataset.labels)
+    out = model.save(args.out)
+    console.print(f"trained in {model.training_['train_seconds']:.1f} s; saved to {out}")
+    return 0
