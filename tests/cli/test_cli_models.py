@@ -1,0 +1,90 @@
+"""The CLI end to end on a real Banking77 slice: train → evaluate → predict, and errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from whichmodel.cli import main
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a child process (exit codes, stdout, stderr)."""
+    return subprocess.run([sys.executable, "-m", "whichmodel", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize("family", ["tfidf", "embedding"])
+def test_train_evaluate_predict(banking77_slice, tmp_path, family):
+    model_dir = tmp_path / family
+    done = cli("train", str(banking77_slice["train"]), "--text", "text", "--label", "category",
+               "--model", family, "--shots", "8", "--seed", "1", "--out", str(model_dir))
+    assert done.returncode == 0, done.stderr
+    assert (model_dir / "whichmodel.json").is_file()
+    meta = json.loads((model_dir / "whichmodel.json").read_text())
+    assert meta["training"]["n_examples"] == 80  # 8 shots x 10 intents
+
+    done = cli("evaluate", str(model_dir), str(banking77_slice["test"]), "--text", "text",
+               "--label", "category", "--json")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(done.stdout)  # exactly one JSON object on stdout
+    assert metrics["n"] == 100 and metrics["accuracy"] > 0.4
+    assert {"accuracy", "macro_f1", "ece", "per_class", "confusion"} <= set(metrics)
+
+    out = tmp_path / "pred.csv"
+    done = cli("predict", str(model_dir), str(banking77_slice["test"]), "--text", "text",
+               "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(out)
+    assert len(frame) == 100 and list(frame.columns) == ["row", "text", "prediction",
+                                                         "confidence"]
+    assert set(frame.prediction) <= set(banking77_slice["classes"])
+    accuracy = (frame.prediction == banking77_slice["test_df"].category).mean()
+    assert accuracy == pytest.approx(metrics["accuracy"])
+
+
+def test_data_error_is_one_line_exit_2(banking77_slice, tmp_path):
+    done = cli("train", str(banking77_slice["train"]), "--text", "body", "--label", "category",
+               "--model", "tfidf", "--out", str(tmp_path / "m"))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "body" in lines[0] and "text" in lines[0], done.stderr
+    assert not (tmp_path / "m").exists()  # nothing half-written
+
+
+def test_debug_shows_traceback(banking77_slice, tmp_path):
+    done = cli("--debug", "train", str(banking77_slice["train"]), "--text", "body", "--label",
+               "category", "--model", "tfidf", "--out", str(tmp_path / "m"))
+    assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_usage_errors_exit_2(banking77_slice, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(banking77_slice["train"]), "--text", "text"])  # no --model/--out
+    assert exit_info.value.code == 2
+    code = main(["train", str(banking77_slice["train"]), "--text", "text", "--label",
+                 "category", "--model", "tfidf", "--backbone", "x", "--out",
+                 str(tmp_path / "m")])
+    assert code == 2 and "--backbone does not apply" in capsys.readouterr().err
+
+
+def test_unseen_test_label(banking77_slice, tmp_path):
+    train = banking77_slice["train_df"]
+    keep = train[train.category != banking77_slice["classes"][0]]
+    keep.to_csv(tmp_path / "train.csv", index=False)
+    assert main(["train", str(tmp_path / "train.csv"), "--text", "text", "--label",
+                 "category", "--model", "tfidf", "--out", str(tmp_path / "m")]) == 0
+    done = cli("evaluate", str(tmp_path / "m"), str(banking77_slice["test"]), "--text", "text",
+               "--label", "category")
+    assert done.returncode == 2 and "never seen in training" in done.stderr
+    assert banking77_slice["classes"][0] in done.stderr
+
+
+def test_help_teaches():
+    done = cli("train", "--help")
+    assert done.returncode == 0 and "examples:" in done.stdout and "--shots" in done.stdout
