@@ -1,0 +1,531 @@
+"""The data layer: read a user's file, turn its fields into texts and labels, validate.
+
+Every later stage (training, benchmarks, costs) trusts what comes out of here, so this is
+where bad input is caught, with a message that names the file, the row, the column and
+the fix. Nothing is dropped silently: invalid rows raise by default, and with
+``drop_invalid=True`` they are dropped and counted in ``Dataset.dropped``.
+
+Row numbers (``Dataset.row_numbers`` and messages) are 1-based positions of a record in
+its source: for CSV/TSV/Parquet/Hugging Face the data row with the header not counted,
+for JSON lines the line number in the file (for a JSON array, the element's position).
+
+pandas, pyarrow, datasets and scikit-learn are imported inside functions so that
+``import whichmodel`` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from whichmodel.errors import DataError
+
+__all__ = ["DataError", "Dataset", "check_test_labels", "few_shot_sample", "load_dataset",
+           "render_template", "split_dataset"]
+
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]+)\}")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+@dataclass
+class Dataset:
+    """Texts with their labels, and where each came from.
+
+    ``labels`` holds ``str`` labels, a ``list[str]`` per row when ``multi_label``, or is
+    ``None`` for unlabelled input (prediction). ``dropped`` maps a reason to the number of
+    rows dropped for it at load time; subsets keep it as provenance.
+    """
+
+    texts: list[str]
+    labels: list[Any] | None
+    source: str
+    multi_label: bool = False
+    row_numbers: list[int] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.row_numbers:
+            self.row_numbers = list(range(1, len(self.texts) + 1))
+        if self.labels is not None and len(self.labels) != len(self.texts):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+        if len(self.row_numbers) != len(self.texts):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.row_numbers)} row numbers")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def classes(self) -> list[str]:
+        """Sorted distinct labels (every label of every row when multi-label)."""
+        return sorted(self.class_counts())
+
+    def class_counts(self) -> dict[str, int]:
+        """Rows per class, sorted by class; a multi-label row counts once per label."""
+        if self.labels is None:
+            return {}
+        counts = Counter(_flat(self.labels, self.multi_label))
+        return dict(sorted(counts.items()))
+
+    def subset(self, indices: Sequence[int]) -> Dataset:
+        """The rows at ``indices`` (in that order), keeping their source row numbers."""
+        idx = [int(i) for i in indices]
+        return replace(
+            self,
+            texts=[self.texts[i] for i in idx],
+            labels=None if self.labels is None else [self.labels[i] for i in idx],
+            row_numbers=[self.row_numbers[i] for i in idx],
+            dropped=dict(self.dropped),
+        )
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def load_dataset(source: str | Path, text: str, label: str | None = None, *,
+                 label_sep: str | None = None, split: str | None = None,
+                 drop_invalid: bool = False) -> Dataset:
+    """Read ``source`` and build a validated :class:`Dataset`.
+
+    ``source`` is a .csv/.tsv/.jsonl/.json/.parquet file (by suffix), a directory saved
+    with ``datasets.Dataset.save_to_disk``, or a Hugging Face hub dataset name (``split``
+    picks the split of the last two, default "train"). ``text`` is a column name or a
+    template over columns such as ``"{Title}\\n{Abstract Note}"`` (a literal backslash-n,
+    as typed in a shell, becomes a newline). ``label`` is a column; lists in it (or JSON
+    list strings, or ``label_sep``-separated strings) make the dataset multi-label.
+    ``label=None`` reads unlabelled input. Invalid rows (empty text, missing label) raise
+    a :class:`DataError` unless ``drop_invalid``, which drops and counts them.
+    """
+    name = str(source)
+    columns, table, rows = _read_table(source, split)
+    if not rows:
+        raise DataError(f"{name} has no data rows (only a header, or nothing at all). "
+                        "Point to a file with at least one example.")
+    texts, text_desc = _texts(table, columns, text, name)
+    labels, multi = (None, False) if label is None else _labels(
+        table, columns, label, label_sep, name, rows)
+
+    invalid: dict[str, list[int]] = {}  # reason -> positions, in file order
+    for i, t in enumerate(texts):
+        if not t.strip():
+            invalid.setdefault("empty text", []).append(i)
+        elif labels is not None and not labels[i]:
+            invalid.setdefault("missing label", []).append(i)
+    if invalid and not drop_invalid:
+        raise _invalid_row_error(invalid, rows, name, text_desc, label)
+
+    bad = {i for positions in invalid.values() for i in positions}
+    keep = [i for i in range(len(rows)) if i not in bad]
+    if not keep:
+        raise DataError(f"no rows left in {name} after dropping every row as invalid "
+                        f"({_describe_counts(invalid)}). Check --text and --label.")
+    return Dataset(texts=[texts[i] for i in keep],
+                   labels=None if labels is None else [labels[i] for i in keep],
+                   source=name, multi_label=multi,
+                   row_numbers=[rows[i] for i in keep],
+                   dropped={reason: len(p) for reason, p in invalid.items()})
+
+
+def _read_table(source: str | Path, split: str | None
+                ) -> tuple[list[str], dict[str, list[Any]], list[int]]:
+    """(column names, column -> normalised values, source row number per row)."""
+    path = Path(source)
+    if path.is_dir():
+        return _read_hf(path, split, from_disk=True)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        if suffix or isinstance(source, Path) or str(source).startswith((".", "/", "~")):
+            raise DataError(f"data file {str(source)!r} not found (looked for "
+                            f"{path.resolve()}). Check the path.")
+        return _read_hf(source, split, from_disk=False)
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DataError(f"cannot read {source}: unsupported file type {suffix or '(none)'!r}; "
+                        f"supported are {', '.join(SUPPORTED_SUFFIXES)}, a directory saved "
+                        "with datasets' save_to_disk, or a Hugging Face hub dataset name.")
+    if split is not None:
+        raise DataError(f"split={split!r} applies only to Hugging Face datasets, not to "
+                        f"the file {source}. Leave --split out, or pass a file per split.")
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            data = pq.read_table(path).to_pydict()
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise DataError(f"cannot read {source} as Parquet: {exc}") from exc
+        return _normalise(data, start=1)
+    content = _decode(path)
+    if not content.strip():
+        raise DataError(f"{source} is empty. Point to a file with a header and rows.")
+    if suffix in (".csv", ".tsv"):
+        return _read_delimited(content, "\t" if suffix == ".tsv" else ",", str(source))
+    return _read_json(content, str(source))
+
+
+def _decode(path: Path) -> str:
+    """The file as text, or a DataError naming the line and byte that are not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            f"{path} is not valid UTF-8: line {line}, byte {column} is 0x{raw[exc.start]:02x}. "
+            f"Re-save the file as UTF-8, e.g. iconv -f latin1 -t utf-8 {path} > "
+            f"{path.stem}.utf8{path.suffix}") from None
+
+
+def _read_delimited(content: str, sep: str, name: str
+                    ) -> tuple[list[str], dict[str, list[Any]], list[int]]:
+    import io
+
+    import pandas as pd
+
+    try:
+        # dtype=str and no NA parsing: "NA", "null" or "0001" are text, exactly as written.
+        df = pd.read_csv(io.StringIO(content), sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise DataError(f"cannot parse {name}: {exc}. Check its quoting and delimiter "
+                        f"({'tab' if sep == chr(9) else 'comma'}).") from exc
+    return _normalise({str(c): df[c].tolist() for c in df.columns}, start=1)
+
+
+def _read_json(content: str, name: str) -> tuple[list[str], dict[str, list[Any]], list[int]]:
+    """JSON lines (one object per line), or one JSON array of objects."""
+    records: list[tuple[int, Any]] = []
+    if content.lstrip().startswith("["):
+        try:
+            records = list(enumerate(json.loads(content), start=1))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"cannot parse {name} as JSON: {exc}.") from exc
+    else:
+        for number, line in enumerate(content.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append((number, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"line {number} of {name} is not valid JSON ({exc.msg} "
+                                    f"at column {exc.colno}). Fix that line; each line must "
+                                    "be one JSON object.") from None
+    columns: dict[str, None] = {}
+    for number, record in records:
+        if not isinstance(record, dict):
+            raise DataError(f"line {number} of {name} is a JSON {type(record).__name__}, "
+                            "not an object. Write one {\"column\": value, ...} per line.")
+        columns.update(dict.fromkeys(record))
+    data = {c: [record.get(c) for _, record in records] for c in columns}
+    names, table, _ = _normalise(data, start=1)
+    return names, table, [number for number, _ in records]
+
+
+def _read_hf(source: str | Path, split: str | None, *, from_disk: bool
+             ) -> tuple[list[str], dict[str, list[Any]], list[int]]:
+    import datasets
+
+    try:
+        if from_disk:
+            ds = datasets.load_from_disk(str(source))
+        else:
+            ds = datasets.load_dataset(str(source), split=split or "train")
+    except Exception as exc:  # datasets raises many types (network, missing files, ...)
+        where = ("is a directory but not one saved with datasets' save_to_disk" if from_disk
+                 else "is not a file or directory, and loading it from the Hugging Face hub "
+                 "failed")
+        raise DataError(f"{source} {where}: {exc}. Check the path, or the dataset name and "
+                        "your network.") from None
+    if isinstance(ds, datasets.DatasetDict):
+        wanted = split or "train"
+        if wanted not in ds:
+            raise DataError(f"split {wanted!r} not found in {source}; splits are: "
+                            f"{', '.join(ds)}. Use --split with one of them.")
+        ds = ds[wanted]
+    data = ds.to_dict()
+    for column, feature in ds.features.items():
+        # Class ids become their names so labels mean the same as in a CSV; -1 = missing.
+        names = getattr(feature, "names", None) or getattr(
+            getattr(feature, "feature", None), "names", None)
+        if names:
+            data[column] = [_class_names(v, names) for v in data[column]]
+    return _normalise(data, start=1)
+
+
+def _class_names(value: Any, names: list[str]) -> Any:
+    if isinstance(value, list):
+        return [names[v] for v in value if v is not None and v >= 0]
+    return names[value] if value is not None and value >= 0 else None
+
+
+def _normalise(data: Mapping[str, list[Any]], start: int
+               ) -> tuple[list[str], dict[str, list[Any]], list[int]]:
+    """Every cell becomes a str, a list of str, or None (missing: null, NaN or empty)."""
+    table = {str(c): [_cell(v) for v in values] for c, values in data.items()}
+    n = len(next(iter(table.values()), []))
+    return list(table), table, list(range(start, start + n))
+
+
+def _cell(value: Any) -> str | list[str] | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
+        return [str(v) for v in value if v is not None and str(v) != ""]
+    text = str(value)
+    return text if text != "" else None
+
+
+# ------------------------------------------------------------------ texts and labels
+
+
+def render_template(template: str, row: Mapping[str, Any]) -> str:
+    """Fill ``{Column Name}`` placeholders from ``row``; ``{{``/``}}`` are literal braces.
+
+    Escapes typed literally on a command line (``\\n``, ``\\t``, ``\\\\``) become the
+    characters they name, so ``"{Title}\\n{Abstract Note}"`` works from a shell. Missing
+    values render as empty strings; an unknown placeholder is a DataError listing the
+    columns that exist.
+    """
+    template = _unescape(template)
+    missing = [c for c in _placeholders(template) if c not in row]
+    if missing:
+        raise DataError(f"template {template!r} uses column {missing[0]!r}, which does not "
+                        f"exist; columns are: {', '.join(row)}. Fix the placeholder in --text.")
+    return _fill(template, row)
+
+
+def _unescape(template: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), template)
+
+
+def _placeholders(template: str) -> list[str]:
+    return [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1) is not None]
+
+
+def _fill(template: str, row: Mapping[str, Any]) -> str:
+    def one(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group(0)[0]  # "{{" -> "{", "}}" -> "}"
+        value = row[match.group(1)]
+        if value is None:
+            return ""
+        return ", ".join(value) if isinstance(value, list) else str(value)
+
+    return _PLACEHOLDER.sub(one, template)
+
+
+def _texts(table: dict[str, list[Any]], columns: list[str], text: str, name: str
+           ) -> tuple[list[str], str]:
+    """The text of every row, and how to describe where it came from in messages."""
+    if "{" not in text or text in table:
+        _require_column(text, columns, name, "--text",
+                        ", or a template over several such as '{title}\\n{body}'")
+        return [_as_text(v) for v in table[text]], f"column {text!r}"
+    template = _unescape(text)
+    for column in _placeholders(template):
+        if column not in table:
+            raise DataError(f"template {text!r} uses column {column!r}, which is not in "
+                            f"{name}; columns are: {', '.join(columns)}. Fix the placeholder "
+                            "in --text (names are case-sensitive).")
+    n = len(next(iter(table.values())))
+    rows = ({c: table[c][i] for c in columns} for i in range(n))
+    # Strip so a row whose fields are all empty is caught as empty text.
+    return ([_fill(template, r).strip() for r in rows],
+            f"template {text!r} (columns {', '.join(_placeholders(template))})")
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return " ".join(value) if isinstance(value, list) else value
+
+
+def _labels(table: dict[str, list[Any]], columns: list[str], label: str,
+            label_sep: str | None, name: str, rows: list[int]
+            ) -> tuple[list[Any], bool]:
+    """Labels as str, or lists of str when multi-label; None/[] mark a missing label.
+
+    A column is multi-label when ``label_sep`` is given, when it holds lists (JSON lines,
+    Parquet, datasets), or when every value is a JSON list string such as '["a","b"]'.
+    """
+    _require_column(label, columns, name, "--label")
+    values = table[label]
+    present = [v for v in values if v is not None]
+    if label_sep is not None:
+        multi = True
+        values = [v if v is None or isinstance(v, list) else v.split(label_sep)
+                  for v in values]
+    elif any(isinstance(v, list) for v in present):
+        multi = True
+    elif present and all(v.startswith("[") and v.endswith("]") for v in present):
+        multi = True
+        parsed = []
+        for v, row in zip(values, rows, strict=True):
+            try:
+                items = None if v is None else json.loads(v)
+            except json.JSONDecodeError:
+                items = "bad"
+            if v is not None and not isinstance(items, list):
+                raise DataError(f"label {v!r} in row {row} of {name} (column {label!r}) "
+                                "looks like a list but is not valid JSON. Write it as "
+                                '["a", "b"], or use --label-sep.')
+            parsed.append(items)
+        values = parsed
+    else:
+        return [v or "" for v in values], False
+    # Strip, drop empties, de-duplicate in order, and make every label a str.
+    return [[] if v is None else list(dict.fromkeys(s for s in (str(x).strip() for x in v) if s))
+            for v in values], multi
+
+
+def _require_column(column: str, columns: list[str], name: str, option: str,
+                    extra: str = "") -> None:
+    if column not in columns:
+        raise DataError(f"column {column!r} not found in {name}; columns are: "
+                        f"{', '.join(columns)}. Use {option} with one of them{extra}.")
+
+
+def _invalid_row_error(invalid: dict[str, list[int]], rows: list[int], name: str,
+                       text_desc: str, label: str | None) -> DataError:
+    reason, positions = min(invalid.items(), key=lambda item: item[1][0])
+    where = text_desc if reason == "empty text" else f"column {label!r}"
+    total = sum(len(p) for p in invalid.values())
+    more = f" {name} has {total} invalid rows in all ({_describe_counts(invalid)})." \
+        if total > 1 else ""
+    return DataError(f"{reason} in row {rows[positions[0]]} of {name} ({where}).{more} "
+                     "Fix the row(s), or pass drop_invalid=True (--drop-invalid) to drop "
+                     "them and report how many were dropped.")
+
+
+def _describe_counts(invalid: Mapping[str, list[int]]) -> str:
+    return ", ".join(f"{len(p)} {reason}" for reason, p in invalid.items())
+
+
+def _flat(labels: list[Any], multi_label: bool) -> list[str]:
+    return [x for ls in labels for x in ls] if multi_label else list(labels)
+
+
+# ------------------------------------------------------------- splits and sampling
+
+
+def _strata(ds: Dataset, what: str) -> list[str]:
+    """One class per row to stratify on: the label, or the first label when multi-label."""
+    if ds.labels is None:
+        raise DataError(f"{ds.source} has no labels, so it cannot be {what}. Pass --label.")
+    return [ls[0] for ls in ds.labels] if ds.multi_label else list(ds.labels)
+
+
+def split_dataset(ds: Dataset, test_size: float = 0.2, seed: int = 0
+                  ) -> tuple[Dataset, Dataset]:
+    """Seeded (train, test) split; both keep the source's row order.
+
+    Stratified by label (by first label for multi-label) when every class has at least two
+    rows and each side can hold every class; otherwise a plain seeded shuffle, so a rare
+    class never makes the split fail. Unlabelled data is shuffled plainly.
+    """
+    from sklearn.model_selection import train_test_split
+
+    n = len(ds)
+    n_test = math.ceil(test_size * n) if 0 < test_size < 1 else 0
+    if not 0 < n_test < n:
+        raise DataError(f"cannot split {n} rows of {ds.source} with test_size={test_size}: "
+                        "both parts must be non-empty. Use a test_size between 0 and 1, "
+                        "or more data.")
+    strata = None if ds.labels is None else _strata(ds, "split")
+    counts = Counter(strata or [])
+    stratify = (strata if strata and min(counts.values()) >= 2
+                and len(counts) <= min(n_test, n - n_test) else None)
+    train, test = train_test_split(list(range(n)), test_size=n_test, random_state=seed,
+                                   shuffle=True, stratify=stratify)
+    return ds.subset(sorted(train)), ds.subset(sorted(test))
+
+
+def few_shot_sample(ds: Dataset, *, shots: int | None = None, budget: int | None = None,
+                    seed: int = 0) -> Dataset:
+    """A seeded sample of labelled rows: ``shots`` per class, or ``budget`` in total.
+
+    With ``budget`` the labels are spread as evenly as the classes allow (every class
+    gets at least one); which classes get the remainder is drawn with ``seed``. Classes
+    are visited in sorted order so the sample never depends on hash randomisation.
+    Multi-label rows are sampled by their first label. Rows keep the source's order.
+    """
+    import numpy as np
+
+    if (shots is None) == (budget is None):
+        raise DataError("give exactly one of shots (--shots, per class) or budget "
+                        "(--budget, labels in total).")
+    strata = _strata(ds, "sampled")
+    by_class: dict[str, list[int]] = {}
+    for i, c in enumerate(strata):
+        by_class.setdefault(c, []).append(i)
+    classes = sorted(by_class)
+    rng = np.random.default_rng(seed)
+
+    if shots is not None:
+        if shots < 1:
+            raise DataError(f"--shots must be at least 1, got {shots}.")
+        short = [c for c in classes if len(by_class[c]) < shots]
+        if short:
+            listed = ", ".join(f"{c!r} has {len(by_class[c])}" for c in short[:5])
+            fewest = min(len(by_class[c]) for c in short)
+            raise DataError(
+                f"--shots {shots} asks for {shots} examples per class, but in {ds.source} "
+                f"{len(short)} class(es) have fewer: {listed}{' ...' if len(short) > 5 else ''}. "
+                f"Lower --shots to {fewest}, or use --budget N to spread N labels over "
+                "the classes.")
+        quota = dict.fromkeys(classes, shots)
+    else:
+        assert budget is not None
+        if budget < len(classes):
+            raise DataError(f"--budget {budget} is smaller than the {len(classes)} classes "
+                            f"in {ds.source}, so some class would get no example. Use "
+                            f"--budget {len(classes)} or more.")
+        if budget > len(ds):
+            raise DataError(f"--budget {budget} is more than the {len(ds)} labelled rows "
+                            f"in {ds.source}. Use --budget {len(ds)} or less.")
+        quota = _spread(budget, {c: len(by_class[c]) for c in classes}, rng)
+
+    chosen = [i for c in classes
+              for i in rng.choice(by_class[c], size=quota[c], replace=False).tolist()]
+    return ds.subset(sorted(chosen))
+
+
+def _spread(budget: int, sizes: dict[str, int], rng: Any) -> dict[str, int]:
+    """Split ``budget`` over classes as evenly as their sizes allow (water filling)."""
+    quota = dict.fromkeys(sizes, 0)
+    left = budget
+    while left:
+        open_ = [c for c in sizes if quota[c] < sizes[c]]
+        if len(open_) > left:
+            open_ = sorted(rng.choice(open_, size=left, replace=False).tolist())
+        for c in open_:
+            quota[c] += 1
+        left -= len(open_)
+    return quota
+
+
+def check_test_labels(train: Dataset, test: Dataset) -> None:
+    """Raise if ``test`` has labels ``train`` never had: no model can predict those."""
+    if test.labels is None:
+        return
+    if train.labels is None:
+        raise DataError(f"{train.source} has no labels, so nothing can be trained on it.")
+    known = set(train.classes)
+    unseen: Counter[str] = Counter()
+    first = None
+    for row, labels in zip(test.row_numbers, test.labels, strict=True):
+        new = [x for x in (labels if test.multi_label else [labels]) if x not in known]
+        unseen.update(new)
+        if new and first is None:
+            first = row
+    if unseen:
+        listed = ", ".join(f"{c!r} ({n} row{'s' * (n > 1)})"
+                           for c, n in sorted(unseen.items())[:10])
+        raise DataError(
+            f"{len(unseen)} label(s) in {test.source} never occur in {train.source}: "
+            f"{listed}{' ...' if len(unseen) > 10 else ''}; first in row {first}. "
+            f"A model cannot predict a class it never saw: add examples of them to "
+            f"{train.source}, or remove those rows from {test.source}.")
