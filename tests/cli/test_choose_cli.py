@@ -1,0 +1,108 @@
+"""`whichmodel choose` end to end on a small SQLite ledger: tables, --json, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from whichmodel.bench.record import RunRecord
+from whichmodel.cli import main
+from whichmodel.cli.choose import parse_volume
+from whichmodel.errors import UsageError
+
+ledger_module = pytest.importorskip("whichmodel.bench.ledger")
+
+
+def _record(candidate, budget, seed, accuracy, **fields) -> RunRecord:
+    base = dict(family="setfit", n_labels=80, train_seconds=10.0, throughput_items_per_s=100.0,
+                latency_p95_ms=20.0, macro_f1=accuracy - 0.02)
+    base.update(fields)
+    return RunRecord(key=f"{candidate}-{budget}-{seed}", dataset="d", candidate=candidate,
+                     budget=budget, seed=seed, settings={}, accuracy=accuracy, **base)
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    with ledger_module.Ledger(path) as db:
+        for seed, acc in enumerate([0.91, 0.93]):
+            db.write(_record("setfit", "8/class", seed, acc))
+            db.write(_record("tfidf", "all", seed, acc - 0.08, family="tfidf", n_labels=1000,
+                             throughput_items_per_s=5000.0, latency_p95_ms=1.0))
+            db.write(_record("llm", "0/class", seed, acc + 0.02, family="llm", n_labels=0,
+                             train_seconds=0.0, throughput_items_per_s=None,
+                             api_model="gpt-4o-mini", input_tokens_per_item=400,
+                             output_tokens_per_item=3, latency_p95_ms=700.0))
+        db.write(RunRecord(key="bad", dataset="d", candidate="enc", family="encoder",
+                           settings={}, budget="all", seed=0, status="failed", error="OOM"))
+    return path
+
+
+def test_human_output_names_the_winner_table_pareto_and_switch(ledger, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: no wrapped cells
+    assert main(["choose", str(ledger), "--min-accuracy", "0.9", "--volume", "5e6"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("Deploy setfit @ 8/class: accuracy 0.920")
+    for text in ("tfidf @ all", "llm @ 0/class", "accuracy 0.840 < 0.900", "recommended",
+                 "Pareto frontier", "switches from llm @ 0/class to setfit @ 8/class",
+                 "list prices as of", "1 failed run(s)"):
+        assert text in out
+
+
+def test_json_is_one_object_with_the_recommendation(ledger, capsys):
+    assert main(["choose", str(ledger), "--min-accuracy", "0.9", "--volume", "1e3",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["winner"]["label"] == "llm @ 0/class"  # tokens are cheap at 1,000 items
+    assert data["scenario"]["volume_per_month"] == 1e3
+    assert [v["label"] for v in data["verdicts"]][-1] == "tfidf @ all"
+
+
+def test_nothing_qualifies_prints_what_would_have_to_change(ledger, capsys):
+    code = main(["choose", str(ledger), "--min-accuracy", "0.99", "--volume", "1e6",
+                 "--max-latency-ms", "50", "--label-budget", "500"])
+    assert code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "No candidate meets every constraint" in out
+    assert "would qualify if" in out and "lower --min-accuracy to" in out
+
+
+def test_prices_file_and_hardware(ledger, tmp_path, capsys):
+    overrides = tmp_path / "prices.yaml"
+    overrides.write_text(yaml.safe_dump({"prices": {"hardware": {"t4": {"usd_per_hour": 0.2}}}}))
+    assert main(["choose", str(ledger), "--volume", "1e6", "--hardware", "t4", "--prices",
+                 str(overrides), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    setfit = next(v for v in data["verdicts"] if v["candidate"] == "setfit")
+    assert setfit["cost"]["inference_usd_per_month"] == pytest.approx(730 * 0.2)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["choose", "{missing}", "--volume", "1e6"], "ledger not found"),
+    (["choose", "{ledger}", "--volume", "lots"], "--volume: expected a number"),
+    (["choose", "{ledger}", "--volume", "1e6", "--hardware", "tpu"], "unknown hardware 'tpu'"),
+    (["choose", "{ledger}", "--volume", "1e6", "--metric", "macro_f1", "--min-accuracy", "0.9"],
+     "use --min-quality"),
+    (["choose", "{ledger}", "--volume", "1e6", "--dataset", "other"], "no runs on dataset"),
+    (["choose", "{empty}", "--volume", "1e6"], "no successful runs"),
+])
+def test_errors_are_one_line_with_exit_code_2(ledger, tmp_path, capsys, argv, message):
+    empty = tmp_path / "empty.sqlite"
+    with ledger_module.Ledger(empty) as db:
+        db.write(RunRecord(key="bad", dataset="d", candidate="enc", family="encoder",
+                           settings={}, budget="all", seed=0, status="failed", error="OOM"))
+    paths = {"ledger": ledger, "missing": tmp_path / "nope.sqlite", "empty": empty}
+    assert main([a.format(**paths) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_parse_volume_periods():
+    assert parse_volume("5e6", None) == 5e6
+    assert parse_volume("5,000,000/month", None) == 5e6
+    assert parse_volume("1.2e7/year", None) == pytest.approx(1e6)
+    assert parse_volume("1000", "day") == pytest.approx(1000 * 365.25 / 12)
+    with pytest.raises(UsageError):
+        parse_volume("5e6/day", "month")

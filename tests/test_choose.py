@@ -1,0 +1,215 @@
+"""choose: summaries over seeds, constraints, the winner, Pareto, switch volumes, closest."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import yaml
+
+from whichmodel.bench.record import RunRecord
+from whichmodel.choose import (
+    CandidateSummary,
+    learning_curve,
+    recommend,
+    smallest_budget_meeting,
+    summarize,
+)
+from whichmodel.costs import Scenario, break_even_volume, load_prices
+from whichmodel.errors import DataError, UsageError
+
+# Round prices (see tests/costs/test_cost_model.py): cpu $0.10/h -> $73 per instance-month.
+CATALOGUE = {
+    "date": "2025-01-01", "measurement_hardware": "cpu",
+    "usd_per_label": 0.5, "usd_per_label_source": "test",
+    "hardware": {
+        "cpu": {"kind": "cpu", "usd_per_hour": 0.10, "speed_factor": 1.0, "source": "test"},
+        "gpu": {"kind": "gpu", "usd_per_hour": 1.00, "speed_factor": 10.0, "source": "test"},
+    },
+    "llm_api": {"cheap": {"usd_per_million_input_tokens": 1.0,
+                          "usd_per_million_output_tokens": 4.0, "source": "test"}},
+}
+
+
+@pytest.fixture
+def prices(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(CATALOGUE))
+    return load_prices(path=path)
+
+
+def runs(candidate, budget, accuracies, *, family="setfit", n_labels=80, dataset="d",
+         **fields) -> list[RunRecord]:
+    """One ok run per accuracy, seeds 0, 1, 2, ..."""
+    base = dict(train_seconds=0.0, throughput_items_per_s=100.0, latency_p95_ms=10.0)
+    base.update(fields)
+    return [RunRecord(key=f"{candidate}-{budget}-{seed}", dataset=dataset, candidate=candidate,
+                      family=family, settings={}, budget=budget, seed=seed, n_labels=n_labels,
+                      accuracy=acc, macro_f1=acc - 0.05, **base)
+            for seed, acc in enumerate(accuracies)]
+
+
+def api_runs(accuracies, **fields):
+    base = dict(family="llm", n_labels=0, throughput_items_per_s=None, api_model="cheap",
+                input_tokens_per_item=500, output_tokens_per_item=5, latency_p95_ms=800.0)
+    base.update(fields)
+    return runs("llm", "0/class", accuracies, **base)
+
+
+def test_summarize_groups_seeds_and_skips_failed_runs():
+    records = runs("setfit", "8/class", [0.80, 0.90, 0.85]) + runs("setfit", "all", [0.95])
+    records.append(RunRecord(key="x", dataset="d", candidate="setfit", family="setfit",
+                             settings={}, budget="8/class", seed=9, status="failed",
+                             error="boom"))
+    small, full = summarize(records)
+    assert (small.label, small.n_runs, small.seeds) == ("setfit @ 8/class", 3, [0, 1, 2])
+    assert small.accuracy == pytest.approx(0.85)
+    # sample std of 0.80, 0.90, 0.85: sqrt(((-.05)^2 + .05^2 + 0) / 2) = 0.05
+    assert small.accuracy_std == pytest.approx(0.05)
+    assert small.macro_f1 == pytest.approx(0.80)
+    assert small.best_record.accuracy == 0.85  # the median run
+    assert full.accuracy_std == 0.0 and full.n_runs == 1
+    assert small.quality("accuracy") == pytest.approx(0.85)
+    with pytest.raises(UsageError):
+        small.quality("f2")
+
+
+def test_summarize_refuses_to_mix_datasets():
+    with pytest.raises(DataError, match="2 datasets .*--dataset"):
+        summarize(runs("a", "all", [0.9]) + runs("a", "all", [0.8], dataset="other"))
+
+
+def test_winner_is_the_cheapest_that_meets_every_constraint(prices):
+    records = (runs("tfidf", "all", [0.86, 0.86], family="tfidf", n_labels=1000)
+               + runs("setfit", "8/class", [0.91, 0.93])
+               + runs("big", "8/class", [0.95, 0.95], throughput_items_per_s=1.0)
+               + api_runs([0.94]))
+    rec = recommend(records, Scenario(volume_per_month=1e6, min_quality=0.9, hardware="cpu"),
+                    prices)
+    # setfit: 40 + 876 = 916; llm: 12 × 520 = 6240;
+    # big: 1 item/s -> capacity 2,628,000 per instance-month -> 1 instance: 40 + 876 = 916
+    #      (ties with setfit; the earlier summary wins the tie)
+    # tfidf: fails accuracy
+    assert rec.winner.label in ("setfit @ 8/class", "big @ 8/class")
+    assert rec.winner.cost.total_usd == pytest.approx(916.0)
+    assert [v.qualifies for v in rec.verdicts] == [True, True, True, False]
+    llm = next(v for v in rec.verdicts if v.summary.candidate == "llm")
+    assert llm.extra_usd_vs_winner == pytest.approx(6240 - 916)
+    tfidf = rec.verdicts[-1]
+    assert tfidf.failed == ["accuracy 0.860 < 0.900"]
+    assert rec.closest == [] and rec.prices_date == "2025-01-01"
+    assert rec.headline().startswith(f"Deploy {rec.winner.label}: accuracy")
+
+
+def test_each_constraint_is_named_when_failed(prices):
+    records = runs("slow", "all", [0.95], latency_p95_ms=120.0, n_labels=1200)
+    rec = recommend(records, Scenario(min_quality=0.96, max_latency_p95_ms=50, label_budget=800,
+                                      hardware="cpu"), prices)
+    assert rec.winner is None
+    assert rec.verdicts[0].failed == ["accuracy 0.950 < 0.960", "p95 latency 120 ms > 50 ms",
+                                      "needs 1,200 labels, budget is 800"]
+
+
+def test_latency_is_projected_on_faster_hardware(prices):
+    records = runs("enc", "all", [0.95], latency_p95_ms=120.0)
+    on_cpu = recommend(records, Scenario(max_latency_p95_ms=50, hardware="cpu"), prices)
+    on_gpu = recommend(records, Scenario(max_latency_p95_ms=50, hardware="gpu"), prices)
+    assert not on_cpu.verdicts[0].qualifies
+    assert on_gpu.winner is not None and on_gpu.winner.latency_p95_ms == pytest.approx(12.0)
+    slow = recommend(records, Scenario(max_latency_p95_ms=5, hardware="gpu"), prices)
+    assert slow.verdicts[0].failed == ["p95 latency 12 ms > 5 ms (projected on gpu)"]
+
+
+def test_api_latency_is_not_scaled_by_hardware(prices):
+    rec = recommend(api_runs([0.9]), Scenario(max_latency_p95_ms=500, hardware="gpu"), prices)
+    assert rec.verdicts[0].failed == ["p95 latency 800 ms > 500 ms"]
+
+
+def test_pareto_frontier_keeps_only_undominated(prices):
+    records = (runs("cheap", "8/class", [0.80], n_labels=0)          # 876
+               + runs("mid", "8/class", [0.90], n_labels=100)        # 50 + 876 = 926
+               + runs("worse", "8/class", [0.85], n_labels=200)      # 100 + 876, < mid
+               + runs("best", "all", [0.95], n_labels=1000))         # 500 + 876
+    rec = recommend(records, Scenario(hardware="cpu"), prices)
+    assert [s.candidate for s in rec.pareto] == ["cheap", "mid", "best"]
+
+
+def test_switch_volume_matches_the_break_even(prices):
+    records = runs("setfit", "8/class", [0.92]) + api_runs([0.93])
+    rec = recommend(records, Scenario(volume_per_month=1e4, min_quality=0.9, hardware="cpu"),
+                    prices)
+    # llm: 12 × 0.00052 V; setfit: 40 + 876 = 916 -> V = 916 / 0.00624 = 146,794.87
+    assert rec.winner.summary.candidate == "llm"
+    [(volume, old, new)] = rec.switch_volumes
+    assert (old, new) == ("llm @ 0/class", "setfit @ 8/class")
+    assert volume == pytest.approx(916 / 0.00624, rel=1e-6)
+    summaries = summarize(records)
+    assert break_even_volume(summaries[0], summaries[1], rec.scenario, prices) == \
+        pytest.approx(volume, rel=1e-6)
+
+
+def test_nothing_qualifies_gives_the_closest_and_what_to_change(prices):
+    records = (runs("setfit", "8/class", [0.87], n_labels=80)
+               + runs("setfit", "64/class", [0.91], n_labels=640)
+               + runs("tfidf", "all", [0.70], family="tfidf", n_labels=1200, latency_p95_ms=1)
+               + runs("enc", "all", [0.95], n_labels=1200, latency_p95_ms=120.0))
+    scenario = Scenario(min_quality=0.9, max_latency_p95_ms=50, label_budget=500,
+                        hardware="cpu")
+    rec = recommend(records, scenario, prices)
+    assert rec.winner is None and rec.switch_volumes == []
+    assert all(v.extra_usd_vs_winner is None for v in rec.verdicts)
+    # shortfalls: setfit@8 (0.9-0.87)/0.1 = 0.3; setfit@64 (640-500)/500 = 0.28;
+    # enc 70/50 + 700/500 = 2.8; tfidf 2.0 + 1.4 = 3.4
+    assert [v.label for v in rec.closest] == ["setfit @ 64/class", "setfit @ 8/class",
+                                              "enc @ all"]
+    assert rec.closest[0].what_would_have_to_change == [
+        "needs 640 labels, budget is 500: raise --label-budget to 640"]
+    assert rec.closest[1].what_would_have_to_change == [
+        "needs +0.030 accuracy, or lower --min-accuracy to 0.870",
+        "setfit @ 64/class reaches accuracy 0.910 with 640 labels"]
+    assert rec.closest[2].what_would_have_to_change == [
+        "latency 120 ms > 50 ms: raise --max-latency-ms to 120 or deploy on faster --hardware",
+        "needs 1,200 labels, budget is 500: raise --label-budget to 1,200"]
+    assert rec.headline().startswith("No candidate meets every constraint")
+
+
+def test_macro_f1_bar_points_at_min_quality(prices):
+    rec = recommend(runs("a", "all", [0.90]), Scenario(metric="macro_f1", min_quality=0.9,
+                                                       hardware="cpu"), prices)
+    assert rec.verdicts[0].failed == ["macro_f1 0.850 < 0.900"]
+    assert rec.closest[0].what_would_have_to_change[0] == \
+        "needs +0.050 macro_f1, or lower --min-quality to 0.850"
+
+
+def test_learning_curve_and_smallest_budget():
+    summaries = summarize(runs("s", "64/class", [0.90, 0.92], n_labels=640)
+                          + runs("s", "8/class", [0.80, 0.84], n_labels=80)
+                          + runs("s", "16/class", [0.88], n_labels=160)
+                          + runs("t", "all", [0.5], n_labels=1000))
+    curve = learning_curve(summaries, "s", "accuracy")
+    assert [(n, round(m, 3)) for n, m, _ in curve] == [(80, 0.82), (160, 0.88), (640, 0.91)]
+    assert curve[0][2] == pytest.approx(math.sqrt(0.0008))  # std of 0.80, 0.84 (ddof 1)
+    assert smallest_budget_meeting(summaries, "s", "accuracy", 0.85).budget == "16/class"
+    assert smallest_budget_meeting(summaries, "s", "accuracy", 0.95) is None
+    assert smallest_budget_meeting(summaries, "t", "accuracy", 0.4).budget == "all"
+
+
+def test_recommend_accepts_summaries_and_to_dict_is_json(prices):
+    summaries = summarize(runs("a", "all", [0.9]) + api_runs([0.95]))
+    assert all(isinstance(s, CandidateSummary) for s in summaries)
+    rec = recommend(summaries, Scenario(min_quality=0.8, hardware="cpu"), prices)
+    data = json.loads(json.dumps(rec.to_dict(), allow_nan=False))
+    assert data["winner"]["label"] == rec.winner.label
+    assert data["winner"]["cost"]["total_usd"] == pytest.approx(rec.winner.cost.total_usd)
+    assert data["winner"]["summary"]["best_record_key"] == "a-all-0"
+    assert {"headline", "scenario", "verdicts", "pareto", "switch_volumes", "closest",
+            "prices_date"} <= set(data)
+    assert data["switch_volumes"][0].keys() == {"volume_per_month", "from", "to"}
+
+
+def test_nothing_to_choose_from_and_bad_metric(prices):
+    with pytest.raises(DataError, match="no successful runs"):
+        recommend([], Scenario(hardware="cpu"), prices)
+    with pytest.raises(UsageError, match="unknown metric"):
+        recommend(runs("a", "all", [0.9]), Scenario(metric="f2", hardware="cpu"), prices)

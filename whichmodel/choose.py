@@ -1,0 +1,313 @@
+"""From ledger rows to a recommendation: the cheapest choice that meets every constraint.
+
+A *choice* is a candidate trained at one label budget ("setfit-minilm @ 8/class"): its
+runs over seeds are summarised (mean ± std), priced with `whichmodel.costs`, and checked
+against the scenario's bar (minimum quality, maximum p95 latency, labelling budget).
+The winner is the cheapest that passes; every other choice says which constraint it
+failed or how much more it costs. When nothing passes, the closest choices say what
+would have to change. Pareto frontier and switch volumes come from `whichmodel.frontier`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from whichmodel.bench.record import RunRecord
+from whichmodel.costs.model import (
+    CostBreakdown,
+    cost_of,
+    deployment_speed_factor,
+    total_cost_at_volumes,
+)
+from whichmodel.costs.prices import Prices
+from whichmodel.costs.scenario import Scenario
+from whichmodel.errors import DataError, UsageError
+from whichmodel.frontier import learning_curve, pareto_front, smallest_budget_meeting, switch_points
+
+__all__ = ["CandidateSummary", "Recommendation", "Verdict", "learning_curve", "recommend",
+           "smallest_budget_meeting", "summarize"]
+
+METRICS = ("accuracy", "macro_f1")
+MIN_FLAG = {"accuracy": "--min-accuracy", "macro_f1": "--min-quality"}
+_MEANS = ("ece", "train_seconds", "throughput_items_per_s", "latency_p50_ms",
+          "latency_p95_ms", "peak_rss_mib", "input_tokens_per_item", "output_tokens_per_item")
+CLOSEST_COUNT = 3
+
+
+@dataclass
+class CandidateSummary:
+    """One choice's runs over seeds. Quality is the mean over seeds with its sample std;
+    costs drivers (seconds, items/s, ms, MiB, tokens per item) are means over seeds."""
+
+    candidate: str
+    family: str
+    budget: str
+    n_labels: float
+    n_runs: int
+    seeds: list[int]
+    accuracy: float | None = None
+    accuracy_std: float | None = None
+    macro_f1: float | None = None
+    macro_f1_std: float | None = None
+    ece: float | None = None
+    train_seconds: float | None = None
+    throughput_items_per_s: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    peak_rss_mib: float | None = None
+    input_tokens_per_item: float | None = None
+    output_tokens_per_item: float | None = None
+    api_model: str | None = None
+    best_record: RunRecord | None = field(default=None, repr=False)  # the median run
+
+    @property
+    def label(self) -> str:
+        """How a choice is shown: ``"candidate @ budget"``."""
+        return f"{self.candidate} @ {self.budget}"
+
+    def quality(self, metric: str) -> float:
+        """Mean `metric` over seeds; NaN when it was not measured."""
+        if metric not in METRICS:
+            raise UsageError(f"unknown quality metric {metric!r}; use one of {', '.join(METRICS)}")
+        value = getattr(self, metric)
+        return math.nan if value is None else float(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; the median run is referred to by its ledger key."""
+        data = {k: v for k, v in asdict(self).items() if k != "best_record"}
+        data["label"] = self.label
+        data["best_record_key"] = self.best_record.key if self.best_record else None
+        return data
+
+
+def summarize(records: Sequence[RunRecord]) -> list[CandidateSummary]:
+    """Group the ``status == "ok"`` rows by (candidate, budget) over seeds, sorted by
+    candidate then labels. Raises `DataError` when one group mixes datasets."""
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for record in records:
+        if record.status == "ok":
+            groups.setdefault((record.candidate, record.budget), []).append(record)
+    summaries = [_summarize_group(rows) for rows in groups.values()]
+    return sorted(summaries, key=lambda s: (s.candidate, s.n_labels, s.budget))
+
+
+def _summarize_group(rows: list[RunRecord]) -> CandidateSummary:
+    datasets = sorted({r.dataset for r in rows})
+    if len(datasets) > 1:
+        raise DataError(f"runs of {rows[0].candidate} @ {rows[0].budget} come from "
+                        f"{len(datasets)} datasets ({', '.join(datasets)}); choose for one "
+                        "dataset at a time (choose --dataset NAME)")
+    first = rows[0]
+    summary = CandidateSummary(
+        candidate=first.candidate, family=first.family, budget=first.budget,
+        n_labels=float(np.mean([r.n_labels for r in rows])), n_runs=len(rows),
+        seeds=sorted(r.seed for r in rows), api_model=first.api_model)
+    for metric in METRICS:
+        values = [getattr(r, metric) for r in rows if getattr(r, metric) is not None]
+        if values:
+            setattr(summary, metric, float(np.mean(values)))
+            setattr(summary, f"{metric}_std",
+                    float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+    for name in _MEANS:
+        values = [getattr(r, name) for r in rows if getattr(r, name) is not None]
+        if values:
+            setattr(summary, name, float(np.mean(values)))
+    ranked = sorted(rows, key=_median_key)
+    summary.best_record = ranked[(len(ranked) - 1) // 2]
+    return summary
+
+
+@dataclass
+class Verdict:
+    """One choice judged against the scenario. `failed` holds one sentence per
+    constraint missed; `extra_usd_vs_winner` is its total minus the winner's (USD)."""
+
+    summary: CandidateSummary
+    cost: CostBreakdown
+    qualifies: bool
+    failed: list[str] = field(default_factory=list)
+    extra_usd_vs_winner: float | None = None
+    latency_p95_ms: float | None = None      # projected on the deployment hardware
+    shortfall: float = 0.0                   # normalised distance to the bar; 0 = meets it
+    what_would_have_to_change: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.summary.label
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"label": self.label, "candidate": self.summary.candidate,
+                "budget": self.summary.budget, "qualifies": self.qualifies,
+                "failed": list(self.failed), "extra_usd_vs_winner": self.extra_usd_vs_winner,
+                "latency_p95_ms": self.latency_p95_ms, "shortfall": self.shortfall,
+                "what_would_have_to_change": list(self.what_would_have_to_change),
+                "summary": self.summary.to_dict(), "cost": self.cost.to_dict()}
+
+
+@dataclass
+class Recommendation:
+    """The answer to "which one, and what will it cost?" for one scenario."""
+
+    scenario: Scenario
+    winner: Verdict | None
+    verdicts: list[Verdict]                          # qualifying by total, then the rest
+    pareto: list[CandidateSummary]                   # quality vs total cost, cheapest first
+    switch_volumes: list[tuple[float, str, str]]     # (items/month, from label, to label)
+    closest: list[Verdict]                           # only when nothing qualifies
+    prices_date: str
+    currency: str = "USD"
+
+    def headline(self) -> str:
+        """The recommendation in one sentence, with its total cost."""
+        s = self.scenario
+        where = (f"at {s.volume_per_month:,.0f} items/month over {s.horizon_months:g} months "
+                 f"(list prices as of {self.prices_date})")
+        if self.winner is None:
+            if not self.closest:
+                return f"No candidate meets every constraint {where}."
+            best = self.closest[0]
+            return (f"No candidate meets every constraint {where}; closest is {best.label} "
+                    f"({'; '.join(best.failed)}).")
+        w, c = self.winner, self.winner.cost
+        quality = w.summary.quality(s.metric)
+        return (f"Deploy {w.label}: {s.metric} {quality:.3f}, ${c.total_usd:,.0f} total {where}"
+                f" = annotation ${c.annotation_usd:,.0f} + training ${c.training_usd:,.0f} + "
+                f"inference ${c.inference_usd:,.0f}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """One JSON-ready object (non-finite numbers become null)."""
+        metric = self.scenario.metric
+        return _json_safe({
+            "headline": self.headline(), "scenario": asdict(self.scenario),
+            "prices_date": self.prices_date, "currency": self.currency,
+            "winner": self.winner.to_dict() if self.winner else None,
+            "verdicts": [v.to_dict() for v in self.verdicts],
+            "pareto": [{"label": s.label, "candidate": s.candidate, "budget": s.budget,
+                        "quality": s.quality(metric), "total_usd": self.total_usd_of(s)}
+                       for s in self.pareto],
+            "switch_volumes": [{"volume_per_month": v, "from": a, "to": b}
+                               for v, a, b in self.switch_volumes],
+            "closest": [v.to_dict() for v in self.closest]})
+
+    def total_usd_of(self, summary: CandidateSummary) -> float:
+        """Total cost (USD, over the horizon) of one summary in this recommendation."""
+        return next(v.cost.total_usd for v in self.verdicts if v.summary is summary)
+
+
+def recommend(records_or_summaries: Sequence[RunRecord] | Sequence[CandidateSummary],
+              scenario: Scenario, prices: Prices) -> Recommendation:
+    """Judge every choice against `scenario` at its volume and pick the cheapest that
+    meets every constraint. Raises `DataError` when there is nothing to choose from."""
+    items = list(records_or_summaries)
+    summaries = summarize(items) if items and isinstance(items[0], RunRecord) else items
+    if not summaries:
+        raise DataError("no successful runs to choose from; run `whichmodel bench SPEC.yaml` "
+                        "first (failed runs are not candidates)")
+    if scenario.metric not in METRICS:
+        raise UsageError(f"unknown metric {scenario.metric!r}; use one of {', '.join(METRICS)}")
+    verdicts = [_judge(s, scenario, prices) for s in summaries]
+    passing = sorted((v for v in verdicts if v.qualifies), key=lambda v: v.cost.total_usd)
+    others = sorted((v for v in verdicts if not v.qualifies), key=lambda v: v.cost.total_usd)
+    winner = passing[0] if passing else None
+    if winner is not None:
+        for verdict in verdicts:
+            verdict.extra_usd_vs_winner = verdict.cost.total_usd - winner.cost.total_usd
+    closest: list[Verdict] = []
+    if winner is None:
+        closest = sorted(others, key=lambda v: (v.shortfall, v.cost.total_usd))[:CLOSEST_COUNT]
+        for verdict in closest:
+            verdict.what_would_have_to_change = _what_would_change(verdict, summaries, scenario)
+    cost_by_id = {id(v.summary): v.cost.total_usd for v in verdicts}
+    pareto = pareto_front(summaries, lambda s: s.quality(scenario.metric),
+                          lambda s: cost_by_id[id(s)])
+
+    def totals(verdict: Verdict, volumes: np.ndarray) -> np.ndarray:
+        return total_cost_at_volumes(verdict.summary, scenario, prices, volumes)
+
+    switches = [(volume, a.label, b.label) for volume, a, b in switch_points(passing, totals)]
+    return Recommendation(scenario=scenario, winner=winner, verdicts=passing + others,
+                          pareto=pareto, switch_volumes=switches, closest=closest,
+                          prices_date=prices.date, currency=prices.currency)
+
+
+def _judge(summary: CandidateSummary, scenario: Scenario, prices: Prices) -> Verdict:
+    """Price one choice and check it against each constraint (sentences + shortfall)."""
+    cost = cost_of(summary, scenario, prices)
+    failed: list[str] = []
+    shortfall = 0.0
+    metric, bar = scenario.metric, scenario.min_quality
+    quality = summary.quality(metric)
+    if bar is not None:
+        if math.isnan(quality):
+            failed.append(f"{metric} not measured")
+            shortfall += math.inf
+        elif quality < bar:
+            failed.append(f"{metric} {quality:.3f} < {bar:.3f}")
+            # the gap as a share of the error rate the bar allows: 0.87 vs 0.90 is 0.3
+            shortfall += (bar - quality) / (1 - bar) if bar < 1 else bar - quality
+    latency = summary.latency_p95_ms
+    speed = deployment_speed_factor(summary, scenario, prices)
+    if latency is not None and speed is not None:
+        latency = latency / speed
+    limit = scenario.max_latency_p95_ms
+    if limit is not None:
+        where = f" (projected on {scenario.hardware})" if speed not in (None, 1.0) else ""
+        if latency is None:
+            failed.append("p95 latency not measured")
+            shortfall += 1.0
+        elif latency > limit:
+            failed.append(f"p95 latency {latency:,.0f} ms > {limit:,.0f} ms{where}")
+            shortfall += (latency - limit) / limit if limit > 0 else latency
+    budget = scenario.label_budget
+    if budget is not None and summary.n_labels > budget:
+        failed.append(f"needs {summary.n_labels:,.0f} labels, budget is {budget:,}")
+        shortfall += (summary.n_labels - budget) / budget if budget > 0 else summary.n_labels
+    return Verdict(summary=summary, cost=cost, qualifies=not failed, failed=failed,
+                   latency_p95_ms=latency, shortfall=shortfall)
+
+
+def _what_would_change(verdict: Verdict, summaries: Sequence[CandidateSummary],
+                       scenario: Scenario) -> list[str]:
+    """Concrete changes that would let `verdict`'s choice qualify, one per failure."""
+    s, metric, bar = verdict.summary, scenario.metric, scenario.min_quality
+    changes: list[str] = []
+    quality = s.quality(metric)
+    if bar is not None and not math.isnan(quality) and quality < bar:
+        gap = math.ceil((bar - quality) * 1000 - 1e-9) / 1000
+        changes.append(f"needs +{gap:.3f} {metric}, or lower {MIN_FLAG[metric]} to "
+                       f"{math.floor(quality * 1000 + 1e-9) / 1000:.3f}")
+        more = smallest_budget_meeting(summaries, s.candidate, metric, bar)
+        if more is not None:
+            changes.append(f"{more.label} reaches {metric} {more.quality(metric):.3f} with "
+                           f"{more.n_labels:,.0f} labels")
+    limit, latency = scenario.max_latency_p95_ms, verdict.latency_p95_ms
+    if limit is not None and latency is not None and latency > limit:
+        changes.append(f"latency {latency:,.0f} ms > {limit:,.0f} ms: raise --max-latency-ms "
+                       f"to {math.ceil(latency):,} or deploy on faster --hardware")
+    budget = scenario.label_budget
+    if budget is not None and s.n_labels > budget:
+        changes.append(f"needs {s.n_labels:,.0f} labels, budget is {budget:,}: raise "
+                       f"--label-budget to {math.ceil(s.n_labels):,}")
+    return changes
+
+
+def _median_key(record: RunRecord) -> tuple[bool, float, int]:
+    """Sort key for picking the median run: accuracy (else macro-F1), unknowns last."""
+    quality = record.accuracy if record.accuracy is not None else record.macro_f1
+    return (quality is None, float(quality or 0.0), record.seed)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

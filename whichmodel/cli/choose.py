@@ -1,0 +1,199 @@
+"""`whichmodel choose`: the cheapest candidate that meets the bar, from a bench ledger."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from whichmodel.errors import UsageError, WhichmodelError
+
+# Months per period, for --per: a year is 12 months, a day 1/30.4375 of a month (365.25/12).
+MONTHS_PER = {"month": 1.0, "year": 12.0, "day": 12.0 / 365.25}
+
+EXAMPLES = """\
+examples:
+  whichmodel choose runs.sqlite --min-accuracy 0.9 --volume 5e6
+  whichmodel choose runs.sqlite --min-accuracy 0.9 --volume 2e5 --per day \\
+      --max-latency-ms 50 --label-budget 2000
+  whichmodel choose runs.sqlite --metric macro_f1 --min-quality 0.8 --volume 1e8/month \\
+      --hardware t4 --horizon-months 24 --prices our-prices.yaml
+  whichmodel choose runs.sqlite --min-accuracy 0.9 --volume 5e6 --json > choice.json
+
+Costs use the dated list prices shipped with whichmodel (prices.yaml) unless --prices
+overrides them (same shape as a spec's `prices:` section). Latency and throughput are
+measured on the benchmark machine and scaled by the --hardware entry's speed factor, an
+assumption you can override there too.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "choose", help="recommend the cheapest candidate that meets your bar",
+        description="Price every benchmarked candidate at your volume and recommend the "
+                    "cheapest one meeting every constraint; show what the others failed, "
+                    "the Pareto frontier and the volumes where the answer changes.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("ledger", metavar="LEDGER", help="SQLite ledger from `whichmodel bench`")
+    parser.add_argument("--volume", required=True, metavar="N[/PERIOD]",
+                        help="items to classify per period, e.g. 5e6 or 5e6/month")
+    parser.add_argument("--per", choices=sorted(MONTHS_PER), default=None,
+                        help="period of --volume (default month)")
+    parser.add_argument("--metric", choices=["accuracy", "macro_f1"], default=None,
+                        help="quality metric of the bar (default accuracy)")
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument("--min-accuracy", type=float, metavar="X", help="minimum mean accuracy")
+    bar.add_argument("--min-quality", type=float, metavar="X",
+                     help="minimum mean of --metric")
+    parser.add_argument("--max-latency-ms", type=float, metavar="MS",
+                        help="maximum single-item p95 latency on the deployment hardware")
+    parser.add_argument("--label-budget", type=int, metavar="N",
+                        help="most labelled examples you can pay for")
+    parser.add_argument("--horizon-months", type=float, default=12.0, metavar="M",
+                        help="months to total the costs over (default 12)")
+    parser.add_argument("--hardware", default=None, metavar="KEY",
+                        help="deployment hardware, a key of prices.yaml (default cpu-small)")
+    parser.add_argument("--training-hardware", default=None, metavar="KEY",
+                        help="hardware training runs on (default: the deployment hardware)")
+    parser.add_argument("--prices", metavar="FILE", help="YAML of price overrides")
+    parser.add_argument("--dataset", metavar="NAME",
+                        help="only runs on this dataset (when the ledger holds several)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (the recommendation) instead of tables")
+    parser.set_defaults(func=run)
+
+
+def parse_volume(text: str, per: str | None) -> float:
+    """``"5e6"``, ``"5,000,000/month"``, ``"2e5/day"`` -> items per month."""
+    match = re.fullmatch(r"\s*([0-9][0-9_,]*\.?[0-9]*(?:[eE][+-]?[0-9]+)?)\s*"
+                         r"(?:/\s*(month|year|day))?\s*", text)
+    if match is None:
+        raise UsageError(f"--volume: expected a number of items such as 5e6 or 5e6/month, "
+                         f"got {text!r}")
+    number, suffix = match.groups()
+    if suffix and per and suffix != per:
+        raise UsageError(f"--volume says /{suffix} but --per says {per}; give one")
+    return float(number.replace(",", "").replace("_", "")) / MONTHS_PER[suffix or per or "month"]
+
+
+def build_scenario(args: argparse.Namespace) -> Any:
+    """The `Scenario` the flags describe."""
+    from whichmodel.costs.scenario import Scenario
+
+    metric = args.metric or "accuracy"
+    if args.min_accuracy is not None and metric != "accuracy":
+        raise UsageError("--min-accuracy sets a bar on accuracy; with --metric "
+                         f"{metric} use --min-quality")
+    minimum = args.min_accuracy if args.min_accuracy is not None else args.min_quality
+    if minimum is not None and not 0 <= minimum <= 1:
+        raise UsageError(f"the minimum {metric} must be between 0 and 1, got {minimum}")
+    values: dict[str, Any] = {
+        "volume_per_month": parse_volume(args.volume, args.per),
+        "horizon_months": args.horizon_months, "metric": metric, "min_quality": minimum,
+        "max_latency_p95_ms": args.max_latency_ms, "label_budget": args.label_budget}
+    if args.hardware:
+        values["hardware"] = args.hardware
+    names = {f.name for f in dataclasses.fields(Scenario)}
+    scenario = Scenario(**values)
+    if args.training_hardware:
+        if "training_hardware" in names:
+            scenario = dataclasses.replace(scenario, training_hardware=args.training_hardware)
+        else:  # read with getattr by whichmodel.costs.model until Scenario has the field
+            scenario.training_hardware = args.training_hardware  # type: ignore[attr-defined]
+    return scenario
+
+
+def run(args: argparse.Namespace) -> int:
+    from whichmodel.choose import recommend
+    from whichmodel.costs.prices import load_prices, read_overrides
+
+    scenario = build_scenario(args)
+    prices = load_prices(read_overrides(args.prices) if args.prices else None)
+    prices.hardware_price(scenario.hardware, field="--hardware")
+    records = _read_ledger(args.ledger, args.dataset)
+    recommendation = recommend(records, scenario, prices)
+    if args.json:
+        json.dump(recommendation.to_dict(), sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        failed = sum(r.status != "ok" for r in records)
+        _print_human(recommendation, prices, failed)
+    return 0
+
+
+def _read_ledger(path: str, dataset: str | None) -> list[Any]:
+    if not Path(path).is_file():
+        raise WhichmodelError(f"ledger not found: {path}; run `whichmodel bench SPEC.yaml` "
+                              "first, then pass the .sqlite file it wrote")
+    from whichmodel.bench.ledger import read_records
+
+    records = read_records(path)
+    if dataset is not None:
+        datasets = sorted({r.dataset for r in records})
+        records = [r for r in records if r.dataset == dataset]
+        if not records:
+            raise WhichmodelError(f"{path} has no runs on dataset {dataset!r}; datasets: "
+                                  f"{', '.join(datasets) or 'none'}")
+    if not any(r.status == "ok" for r in records):
+        failed = len(records)
+        raise WhichmodelError(f"{path} has no successful runs ({failed} failed); run "
+                              "`whichmodel bench SPEC.yaml` and check the failures it reports")
+    return records
+
+
+def _print_human(rec: Any, prices: Any, failed_runs: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    metric = rec.scenario.metric
+    style = "bold green" if rec.winner else "bold red"
+    console.print(f"[{style}]{rec.headline()}[/]")
+    table = Table(title=f"{len(rec.verdicts)} choices at "
+                        f"{rec.scenario.volume_per_month:,.0f} items/month, "
+                        f"{rec.scenario.horizon_months:g} months, on {rec.scenario.hardware}")
+    for name in ("choice", f"{metric} ± std", "p95 ms", "items/s", "labels",
+                 "annotation $", "training $", "inference $", "total $", "verdict"):
+        table.add_column(name, justify="left" if name in ("choice", "verdict") else "right")
+    for v in rec.verdicts:
+        s, c = v.summary, v.cost
+        std = getattr(s, f"{metric}_std")
+        quality = s.quality(metric)
+        if v is rec.winner:
+            verdict = "[green]recommended[/]"
+        elif v.qualifies:
+            verdict = f"qualifies, +${v.extra_usd_vs_winner:,.0f}"
+        else:
+            verdict = f"[red]{'; '.join(v.failed)}[/]"
+        table.add_row(
+            s.label, f"{quality:.3f} ± {std or 0:.3f}" if quality == quality else "—",
+            _num(v.latency_p95_ms, "{:,.1f}"),
+            "API" if s.api_model else _num(s.throughput_items_per_s, "{:,.0f}"),
+            f"{s.n_labels:,.0f}", f"{c.annotation_usd:,.2f}", f"{c.training_usd:,.2f}",
+            f"{c.inference_usd:,.2f}", f"{c.total_usd:,.2f}", verdict)
+    console.print(table)
+    for v in rec.closest:
+        console.print(f"[yellow]{v.label}[/] would qualify if: "
+                      + "; ".join(v.what_would_have_to_change))
+    pareto = ", ".join(f"{s.label} ({s.quality(metric):.3f}, ${rec.total_usd_of(s):,.0f})"
+                       for s in rec.pareto)
+    console.print(f"Pareto frontier ({metric} vs total cost): {pareto or 'none'}")
+    if rec.switch_volumes:
+        for volume, old, new in rec.switch_volumes:
+            console.print(f"Above {volume:,.0f} items/month the cheapest qualifying choice "
+                          f"switches from {old} to {new}.")
+    elif rec.winner is not None:
+        console.print("The recommendation holds from 100 to 10,000,000,000 items/month.")
+    overridden = f"; overridden: {', '.join(prices.overridden)}" if prices.overridden else ""
+    console.print(f"[dim]Prices: list prices as of {prices.date} ({prices.currency}){overridden}."
+                  f" Hardware speed factors are assumptions; see prices.yaml.[/]")
+    if failed_runs:
+        console.print(f"[dim]{failed_runs} failed run(s) in the ledger were left out.[/]")
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "—" if value is None else fmt.format(value)

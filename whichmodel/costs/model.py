@@ -1,0 +1,229 @@
+"""The cost model: what one choice (a candidate at a label budget) costs over a horizon.
+
+Everything is priced from `Prices` (dated list prices, overridable) and from what the
+benchmark measured on the measurement machine; nothing here is a price. Money is US
+dollars, volumes are items per month, a month is ``HOURS_PER_MONTH`` = 730 hours
+(8,760 h / 12: the convention cloud providers bill always-on instances by).
+
+With V the monthly volume, p_x a hardware's usd_per_hour and s_x its speed factor for
+the candidate's family (how many times faster than the measurement machine):
+
+    annotation  = n_labels × usd_per_label                                  (one-off)
+    training    = train_seconds / s_train / 3600 × p_train                  (one-off)
+    inference per month, API candidate (``api_model`` set; no floor):
+                = V × (input_tokens_per_item × usd_per_M_input
+                       + output_tokens_per_item × usd_per_M_output) / 1e6
+    inference per month, self-hosted on the deployment hardware d:
+        capacity  = throughput_items_per_s × s_d × 3600 × 730     items per instance-month
+        instances = max(1, ceil(V / capacity))
+                  = instances × 730 × p_d
+    total       = annotation + training + inference per month × horizon_months
+
+The self-hosted line is "the larger of the always-on floor (one instance, 730 h × p_d)
+and the busy hours V / (throughput × s_d) / 3600 × p_d", with the busy hours rounded up
+to whole always-on instances: one instance is a floor, and when it cannot keep up a
+second one runs all month too. It assumes evenly spread traffic at full utilisation, so
+it is a lower bound for spiky traffic. Training runs on ``scenario.training_hardware``
+when the scenario has one, else on the deployment hardware; retraining is not priced.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from whichmodel.costs.prices import Prices
+from whichmodel.costs.scenario import Scenario
+from whichmodel.errors import DataError, UsageError
+
+HOURS_PER_MONTH = 730.0
+SECONDS_PER_HOUR = 3600.0
+TOKENS_PER_MILLION = 1e6
+# Break-even search range, items per month: from a trickle to far beyond any real volume.
+BREAK_EVEN_RANGE = (1.0, 1e12)
+
+
+@dataclass
+class CostBreakdown:
+    """One choice's cost over the scenario's horizon, in US dollars, with the why."""
+
+    annotation_usd: float
+    training_usd: float
+    inference_usd: float              # over the whole horizon
+    total_usd: float
+    inference_usd_per_month: float
+    self_hosted: bool
+    notes: list[str] = field(default_factory=list)
+    instances: int | None = None      # always-on instances (self-hosted only)
+    hardware: str | None = None       # deployment hardware key, or the API model key
+    training_hardware: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready)."""
+        return asdict(self)
+
+
+def training_hardware_key(scenario: Scenario) -> str:
+    """Where training runs: ``scenario.training_hardware`` if set, else deployment."""
+    return getattr(scenario, "training_hardware", None) or scenario.hardware
+
+
+def deployment_speed_factor(choice: Any, scenario: Scenario, prices: Prices) -> float | None:
+    """How many times faster than measured `choice` runs when deployed; None for APIs."""
+    if getattr(choice, "api_model", None):
+        return None
+    return prices.hardware_price(scenario.hardware).speed_for(getattr(choice, "family", None))
+
+
+def cost_of(choice: Any, scenario: Scenario, prices: Prices) -> CostBreakdown:
+    """Annotation, training and inference cost of `choice` (a `CandidateSummary` or a
+    `RunRecord`) at ``scenario.volume_per_month`` over ``scenario.horizon_months``."""
+    _check_scenario(scenario)
+    fixed, fixed_notes = _one_off_costs(choice, scenario, prices)
+    monthly, inference_notes, instances = _inference_per_month(
+        choice, scenario, prices, np.array([float(scenario.volume_per_month)]))
+    per_month = float(monthly[0])
+    inference = per_month * float(scenario.horizon_months)
+    api_model = getattr(choice, "api_model", None)
+    return CostBreakdown(
+        annotation_usd=fixed["annotation"], training_usd=fixed["training"],
+        inference_usd=inference, total_usd=fixed["annotation"] + fixed["training"] + inference,
+        inference_usd_per_month=per_month, self_hosted=api_model is None,
+        notes=fixed_notes + inference_notes,
+        instances=None if instances is None else int(instances[0]),
+        hardware=api_model or scenario.hardware,
+        training_hardware=training_hardware_key(scenario))
+
+
+def total_cost_at_volumes(choice: Any, scenario: Scenario, prices: Prices,
+                          volumes_per_month: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Total cost over the horizon (USD) at each monthly volume: for cost-vs-volume lines."""
+    _check_scenario(scenario)
+    volumes = np.asarray(volumes_per_month, dtype=float)
+    fixed, _ = _one_off_costs(choice, scenario, prices)
+    monthly, _, _ = _inference_per_month(choice, scenario, prices, volumes.ravel())
+    total = fixed["annotation"] + fixed["training"] + monthly * float(scenario.horizon_months)
+    return total.reshape(volumes.shape)
+
+
+def break_even_volumes(a: Any, b: Any, scenario: Scenario, prices: Prices,
+                       low: float = BREAK_EVEN_RANGE[0], high: float = BREAK_EVEN_RANGE[1],
+                       points_per_decade: int = 100) -> list[float]:
+    """Every monthly volume in [low, high] where the totals of `a` and `b` are equal.
+
+    The totals are piecewise linear with steps (whole instances), so the difference is
+    sampled on a log grid and each sign change is refined by bisection in log space; at
+    a step the "crossing" is the volume where the step happens.
+    """
+    def diff(volumes: np.ndarray) -> np.ndarray:
+        return (total_cost_at_volumes(a, scenario, prices, volumes)
+                - total_cost_at_volumes(b, scenario, prices, volumes))
+
+    decades = max(math.log10(high) - math.log10(low), 1e-9)
+    grid = np.logspace(math.log10(low), math.log10(high),
+                       int(math.ceil(decades * points_per_decade)) + 1)
+    signs = np.sign(diff(grid))
+    crossings: list[float] = []
+    for i in range(len(grid) - 1):
+        if signs[i] == 0:
+            if i > 0 and signs[i - 1] != 0:
+                crossings.append(float(grid[i]))
+        elif signs[i + 1] != 0 and signs[i + 1] != signs[i]:
+            crossings.append(_bisect(diff, float(grid[i]), float(grid[i + 1]), signs[i]))
+    return crossings
+
+
+def break_even_volume(a: Any, b: Any, scenario: Scenario, prices: Prices) -> float | None:
+    """The lowest monthly volume where `a` and `b` cost the same over the horizon;
+    None when one is cheaper (or they are equal) at every volume from 1 to 1e12."""
+    crossings = break_even_volumes(a, b, scenario, prices)
+    return crossings[0] if crossings else None
+
+
+def _bisect(diff: Any, lo: float, hi: float, sign_lo: float, iterations: int = 60) -> float:
+    log_lo, log_hi = math.log(lo), math.log(hi)
+    for _ in range(iterations):
+        mid = (log_lo + log_hi) / 2
+        value = float(diff(np.array([math.exp(mid)]))[0])
+        if value == 0:
+            return math.exp(mid)
+        if np.sign(value) == sign_lo:
+            log_lo = mid
+        else:
+            log_hi = mid
+    return math.exp((log_lo + log_hi) / 2)
+
+
+def _one_off_costs(choice: Any, scenario: Scenario,
+                   prices: Prices) -> tuple[dict[str, float], list[str]]:
+    notes = []
+    n_labels = float(getattr(choice, "n_labels", 0) or 0)
+    annotation = n_labels * prices.usd_per_label
+    notes.append(f"annotation: {n_labels:,.0f} labels × ${prices.usd_per_label:g} "
+                 f"({prices.usd_per_label_source})")
+    key = training_hardware_key(scenario)
+    hardware = prices.hardware_price(key, field="training_hardware")
+    seconds = getattr(choice, "train_seconds", None)
+    if seconds is None:
+        training = 0.0
+        notes.append(f"training: not measured for {_label(choice)}; priced at $0")
+    else:
+        speed = hardware.speed_for(getattr(choice, "family", None))
+        training = float(seconds) / speed / SECONDS_PER_HOUR * hardware.usd_per_hour
+        notes.append(f"training: {float(seconds):,.1f} s measured ÷ speed factor {speed:g} "
+                     f"on {key} at ${hardware.usd_per_hour:g}/h ({hardware.source})")
+    return {"annotation": annotation, "training": training}, notes
+
+
+def _inference_per_month(choice: Any, scenario: Scenario, prices: Prices,
+                         volumes: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """Monthly inference USD at each volume, notes for the scenario volume, instances."""
+    api_model = getattr(choice, "api_model", None)
+    if api_model:
+        price = prices.api_price(api_model)
+        tokens_in = getattr(choice, "input_tokens_per_item", None)
+        tokens_out = getattr(choice, "output_tokens_per_item", None)
+        if tokens_in is None or tokens_out is None:
+            raise DataError(f"{_label(choice)} calls API model {api_model!r} but its tokens "
+                            "per item were not measured; rerun `whichmodel bench`")
+        per_item = (float(tokens_in) * price.usd_per_million_input_tokens
+                    + float(tokens_out) * price.usd_per_million_output_tokens) / TOKENS_PER_MILLION
+        note = (f"inference: API {api_model}, {float(tokens_in):,.0f} input + "
+                f"{float(tokens_out):,.1f} output tokens/item at "
+                f"${price.usd_per_million_input_tokens:g}/${price.usd_per_million_output_tokens:g}"
+                f" per M = ${per_item:.3g}/item, no floor ({price.source})")
+        return volumes * per_item, [note], None
+
+    hardware = prices.hardware_price(scenario.hardware)
+    throughput = getattr(choice, "throughput_items_per_s", None)
+    if not throughput or throughput <= 0:
+        raise DataError(f"{_label(choice)} has no measured throughput, so its self-hosted "
+                        "inference cannot be priced; rerun `whichmodel bench`")
+    speed = hardware.speed_for(getattr(choice, "family", None))
+    capacity = float(throughput) * speed * SECONDS_PER_HOUR * HOURS_PER_MONTH
+    instances = np.maximum(1.0, np.ceil(volumes / capacity))
+    monthly = instances * HOURS_PER_MONTH * hardware.usd_per_hour
+    busy = float(scenario.volume_per_month) / capacity  # fraction of one instance-month
+    note = (f"inference: self-hosted on {scenario.hardware} at ${hardware.usd_per_hour:g}/h, "
+            f"{float(throughput):,.1f} items/s measured × speed factor {speed:g} = "
+            f"{capacity:,.0f} items per instance-month; "
+            f"{max(1, math.ceil(busy)):,} always-on instance(s), {busy:.1%} of one busy "
+            f"({hardware.source})")
+    return monthly, [note], instances
+
+
+def _check_scenario(scenario: Scenario) -> None:
+    if scenario.volume_per_month < 0:
+        raise UsageError(f"volume must be >= 0 items per month, got {scenario.volume_per_month}")
+    if scenario.horizon_months <= 0:
+        raise UsageError(f"horizon must be > 0 months, got {scenario.horizon_months}")
+
+
+def _label(choice: Any) -> str:
+    candidate = getattr(choice, "candidate", "?")
+    budget = getattr(choice, "budget", None)
+    return f"{candidate} @ {budget}" if budget else str(candidate)

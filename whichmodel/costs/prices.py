@@ -1,0 +1,223 @@
+"""The price catalogue: the dated `prices.yaml` shipped with the package, plus overrides.
+
+Every dollar figure whichmodel shows comes from here, never from a constant in code, and
+each one carries its `source` so a reader can check it. Overrides (a spec's `prices:`
+section, or `choose --prices FILE`) are merged over the catalogue key by key; a figure
+changed without a new `source` gets "override (catalogue: ...)" as its source so the
+report never passes an override off as a list price.
+
+Validation is pydantic's; its errors are rewritten into one line that names the field
+(``prices.hardware.t4.usd_per_hour: must be > 0``) and raised as `SpecError`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
+
+from whichmodel.errors import SpecError
+
+CATALOGUE_PATH = Path(__file__).with_name("prices.yaml")
+OVERRIDE_SOURCE = "override"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HardwarePrice(_Strict):
+    """One machine you can rent by the hour: deployment or training target."""
+
+    name: str
+    usd_per_hour: PositiveFloat
+    speed_factor: PositiveFloat = Field(
+        description="times faster than the measurement machine (an assumption unless "
+                    "measured)")
+    kind: Literal["cpu", "gpu"]
+    source: str
+    family_speed_factors: dict[str, PositiveFloat] = Field(default_factory=dict)
+
+    def speed_for(self, family: str | None) -> float:
+        """Speed factor for one model family (falls back to `speed_factor`)."""
+        return float(self.family_speed_factors.get(family or "", self.speed_factor))
+
+
+class ApiPrice(_Strict):
+    """A hosted LLM billed per token."""
+
+    name: str
+    usd_per_million_input_tokens: float = Field(ge=0)
+    usd_per_million_output_tokens: float = Field(ge=0)
+    source: str
+
+
+class Prices(_Strict):
+    """The catalogue after overrides. Money is US dollars; `date` is when the list
+    prices were taken, shown next to every cost so stale figures are visible."""
+
+    date: str
+    currency: Literal["USD"] = "USD"
+    measurement_hardware: str
+    usd_per_label: float = Field(ge=0)
+    usd_per_label_source: str
+    hardware: dict[str, HardwarePrice]
+    llm_api: dict[str, ApiPrice] = Field(default_factory=dict)
+    overridden: list[str] = Field(default_factory=list,
+                                  description="dotted paths of the figures overridden")
+
+    @model_validator(mode="after")
+    def _measurement_machine_is_the_unit(self) -> Prices:
+        machine = self.hardware.get(self.measurement_hardware)
+        if machine is None:
+            raise ValueError(f"measurement_hardware {self.measurement_hardware!r} is not a "
+                             f"hardware entry; entries are: {', '.join(sorted(self.hardware))}")
+        if machine.speed_factor != 1.0:
+            raise ValueError(f"measurement_hardware {self.measurement_hardware!r} must have "
+                             f"speed_factor 1.0 (it is the unit), got {machine.speed_factor}")
+        return self
+
+    def hardware_price(self, key: str, *, field: str = "hardware") -> HardwarePrice:
+        """The entry for `key`, or a `SpecError` listing the known keys."""
+        try:
+            return self.hardware[key]
+        except KeyError:
+            raise SpecError(f"{field}: unknown hardware {key!r}; known: "
+                            f"{', '.join(sorted(self.hardware))}. Add it under "
+                            f"prices.hardware (usd_per_hour, speed_factor, kind, "
+                            f"source).") from None
+
+    def api_price(self, key: str) -> ApiPrice:
+        """The entry for LLM API model `key`, or a `SpecError` listing the known keys."""
+        try:
+            return self.llm_api[key]
+        except KeyError:
+            raise SpecError(f"prices.llm_api: no price for API model {key!r}; known: "
+                            f"{', '.join(sorted(self.llm_api)) or 'none'}. Add it under "
+                            f"prices.llm_api (usd_per_million_input_tokens, "
+                            f"usd_per_million_output_tokens, source).") from None
+
+
+def load_prices(overrides: Mapping[str, Any] | None = None,
+                path: str | Path | None = None) -> Prices:
+    """The shipped catalogue (or the YAML at `path`) with `overrides` merged over it.
+
+    `overrides` is the nested dict of a spec's `prices:` section; a dict wrapped in a
+    single top-level ``prices:`` key is accepted too. Raises `SpecError` naming the field.
+    """
+    catalogue_path = Path(path) if path is not None else CATALOGUE_PATH
+    catalogue = _read_yaml(catalogue_path)
+    if overrides and set(overrides) == {"prices"} and isinstance(overrides["prices"], Mapping):
+        overrides = overrides["prices"]
+    merged, changed = _merge(catalogue, overrides or {})
+    for section in ("hardware", "llm_api"):
+        entries = merged.get(section)
+        if isinstance(entries, dict):
+            for key, entry in entries.items():
+                if isinstance(entry, dict):
+                    entry.setdefault("name", key)
+    merged["overridden"] = changed
+    try:
+        return Prices.model_validate(merged)
+    except ValidationError as err:
+        raise SpecError(_one_line(err)) from None
+
+
+def read_overrides(path: str | Path) -> dict[str, Any]:
+    """Price overrides from a YAML file (a `prices:` section or its contents)."""
+    data = _read_yaml(Path(path))
+    if set(data) == {"prices"} and isinstance(data["prices"], dict):
+        data = data["prices"]
+    return data
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"prices file not found: {path}") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping of price fields, got "
+                        f"{type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any],
+           prefix: str = "prices") -> tuple[dict[str, Any], list[str]]:
+    """Deep-merge `overrides` over a copy of `base`; return it and the changed paths.
+
+    An entry of `hardware` / `llm_api` whose figures change but whose `source` is not
+    given gets an "override (catalogue: ...)" source, so provenance stays honest.
+    """
+    if not isinstance(overrides, Mapping):
+        raise SpecError(f"{prefix}: expected a mapping, got {type(overrides).__name__}")
+    merged = copy.deepcopy(base)
+    changed: list[str] = []
+    for key, value in overrides.items():
+        path = f"{prefix}.{key}"
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, Mapping):
+            merged[key], sub = _merge(old, value, path)
+            changed += sub
+        else:
+            merged[key] = copy.deepcopy(value)
+            changed.append(path)
+    if prefix.count(".") == 2 and changed and "source" not in overrides:
+        # prefix is prices.<section>.<entry>: an existing entry with new figures
+        merged["source"] = f"{OVERRIDE_SOURCE} (catalogue: {base.get('source', 'none')})"
+    if prefix == "prices" and "usd_per_label" in overrides \
+            and "usd_per_label_source" not in overrides:
+        merged["usd_per_label_source"] = (
+            f"{OVERRIDE_SOURCE} (catalogue: {base.get('usd_per_label_source', 'none')})")
+    return merged, changed
+
+
+_MESSAGES = {
+    "missing": "required",
+    "extra_forbidden": "unknown field",
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "literal_error": "must be one of {expected}",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "string_type": "must be a string",
+    "dict_type": "must be a mapping",
+}
+
+
+def _one_line(err: ValidationError) -> str:
+    """Pydantic's errors as ``prices.<field path>: <what is wrong>; ...`` on one line."""
+    parts = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"])
+        template = _MESSAGES.get(item["type"])
+        if template is None:
+            message = item["msg"].removeprefix("Value error, ")
+        else:
+            ctx = {k: f"{v:g}" if isinstance(v, (int, float)) else v
+                   for k, v in (item.get("ctx") or {}).items()}
+            message = template.format(**ctx)
+        if item["type"] == "extra_forbidden":
+            message += f"; known fields: {', '.join(_known_fields(item['loc']))}"
+        if item["type"] not in ("missing", "extra_forbidden", "value_error"):
+            message += f" (got {item.get('input')!r})"
+        parts.append(f"prices.{loc}: {message}" if loc else f"prices: {message}")
+    return "; ".join(parts)
+
+
+def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    """Field names a user may write at the place `loc` points into."""
+    model: type[BaseModel] = Prices
+    if len(loc) == 3 and loc[0] == "hardware":
+        model = HardwarePrice
+    elif len(loc) == 3 and loc[0] == "llm_api":
+        model = ApiPrice
+    return [name for name in model.model_fields if name not in ("name", "overridden")]
