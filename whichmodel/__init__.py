@@ -21,14 +21,20 @@ _EXPORTS: dict[str, str] = {
     "SpecError": "whichmodel.errors",
     "WhichmodelError": "whichmodel.errors",
     "available_families": "whichmodel.models.base",
+    "break_even_volume": "whichmodel.costs",
+    "cost_of": "whichmodel.costs",
     "build_classifier": "whichmodel.models.base",
+    "check_test_labels": "whichmodel.data",
     "classification_metrics": "whichmodel.evaluate",
     "expected_calibration_error": "whichmodel.evaluate",
     "few_shot_sample": "whichmodel.data",
     "load_dataset": "whichmodel.data",
     "load_model": "whichmodel.models.base",
+    "load_prices": "whichmodel.costs",
+    "recommend": "whichmodel.choose",
     "resolve_backbone": "whichmodel.backbones",
     "split_dataset": "whichmodel.data",
+    "summarize": "whichmodel.choose",
 }
 
 __all__ = sorted(_EXPORTS)

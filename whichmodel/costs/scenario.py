@@ -16,3 +16,4 @@ class Scenario:
     max_latency_p95_ms: float | None = None
     label_budget: int | None = None          # most labels the team can pay for
     hardware: str = "cpu-small"              # deployment hardware key in prices.yaml
+    training_hardware: str | None = None     # None: train on the deployment hardware
