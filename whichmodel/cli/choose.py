@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         failed = sum(r.status != "ok" for r in records)
-        _print_human(recommendation, prices, failed)
+        print_recommendation(recommendation, prices, failed)
     return 0
 
 
@@ -139,11 +139,13 @@ def _read_ledger(path: str, dataset: str | None) -> list[Any]:
     return records
 
 
-def _print_human(rec: Any, prices: Any, failed_runs: int) -> None:
+def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
+    """The human answer: headline, the table of choices, Pareto set, switch volumes."""
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    # Piped output (CI logs, `| tee`) gets a wide table instead of rich's 80 columns.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     metric = rec.scenario.metric
     style = "bold green" if rec.winner else "bold red"
     console.print(f"[{style}]{rec.headline()}[/]")
