@@ -1,0 +1,126 @@
+"""`whichmodel bench` end to end, including THE acceptance test: kill -9, rerun, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from whichmodel.bench.ledger import read_records
+from whichmodel.bench.runner import plan_runs
+from whichmodel.bench.spec import load_spec
+from whichmodel.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _bench(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
+    return subprocess.Popen([sys.executable, "-m", "whichmodel", "bench", *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _rows(ledger: Path) -> int:
+    if not ledger.exists():
+        return 0
+    conn = sqlite3.connect(ledger, timeout=5)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except sqlite3.OperationalError:  # table not created yet
+        return 0
+    finally:
+        conn.close()
+
+
+def _wait_for_rows(proc: subprocess.Popen, ledger: Path, at_least: int = 1,
+                   timeout_s: float = 60) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        n = _rows(ledger)
+        if n >= at_least:
+            return n
+        assert proc.poll() is None, f"bench exited early: {proc.communicate()}"
+        time.sleep(0.02)
+    raise AssertionError(f"no row in {ledger} after {timeout_s} s")
+
+
+# Nine runs of ~0.5 s each (many timed single-item calls), so a kill lands mid-bench.
+SLOW = {"budgets": [2, 4, "all"], "seeds": [1, 2, 3],
+        "measure": {"batch_size": 16, "latency_samples": 500}}
+
+
+def test_kill_9_then_rerun_resumes_without_redoing_or_duplicating(spec_file, tmp_path):
+    spec_path = spec_file(**SLOW)
+    ledger = tmp_path / "runs.sqlite"
+    keys = {k for *_, k in plan_runs(load_spec(spec_path))}
+    assert len(keys) == 9
+
+    proc = _bench(str(spec_path), "--ledger", str(ledger), "--quiet")
+    _wait_for_rows(proc, ledger)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    before = {r.key: r.created_at for r in read_records(ledger)}
+    assert 1 <= len(before) < len(keys), "the bench finished before the kill; slow it down"
+
+    rerun = _bench(str(spec_path), "--ledger", str(ledger))
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert f"skipping {len(before)} finished run(s)" in err
+    assert f"{len(keys)} of {len(keys)} run(s) ok" in out
+
+    after = read_records(ledger)
+    assert sorted(r.key for r in after) == sorted(keys)  # one row per key, no duplicates
+    assert all(r.status == "ok" for r in after)
+    for r in after:
+        if r.key in before:
+            assert r.created_at == before[r.key], "a finished run was redone"
+    conn = sqlite3.connect(ledger)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM runs").fetchone() == (9, 9)
+    conn.close()
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_rows(spec_file, tmp_path):
+    spec_path = spec_file(**SLOW)
+    ledger = tmp_path / "runs.sqlite"
+    proc = _bench(str(spec_path), "--ledger", str(ledger))
+    _wait_for_rows(proc, ledger)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; finished runs are kept" in err and "Traceback" not in err
+    assert 1 <= len(read_records(ledger)) < 9
+
+
+def test_cli_default_ledger_next_steps_and_errors(spec_file, capsys):
+    spec_path = spec_file(budgets=[2], seeds=[1])
+    assert main(["bench", str(spec_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    ledger = spec_path.with_suffix(".sqlite")
+    assert ledger.is_file() and len(read_records(ledger)) == 1
+    assert f"1 of 1 run(s) ok, 0 failed; ledger: {ledger}" in out
+    assert f"whichmodel choose {ledger} --volume 1e5 --min-accuracy 0.5" in out
+    assert f"whichmodel report {ledger}" in out
+
+    bad = spec_path.parent / "bad.yaml"
+    bad.write_text(spec_path.read_text().replace("family: tfidf", "family: tfidff"))
+    assert main(["bench", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("whichmodel bench: error: bad.yaml: candidates[0].family: "
+                          "'tfidff' is not a model family")
+    assert "\n" not in err
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert "whichmodel bench examples/banking77.yaml" in out
+    assert "--no-retry-failed" in out and "--mlflow" in out

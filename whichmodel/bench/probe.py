@@ -1,0 +1,198 @@
+"""Probes: what a candidate costs to run, measured on this machine.
+
+Units are in the names: seconds, items per second, milliseconds, MiB, tokens per item.
+
+**Peak memory.** Every run shares one process (so frozen-backbone embeddings stay cached
+across runs, and a backbone loads once). The process-wide high-water mark
+(``ru_maxrss``) only ever grows, so it would charge every run with the largest one
+before it. On Linux we therefore reset the kernel's peak-RSS counter (write ``5`` to
+``/proc/self/clear_refs``) at the start of each run and read ``VmHWM`` from
+``/proc/self/status`` at its end: the exact peak resident memory *during this run*,
+with no sampling gaps. It still includes what the process already held (Python, torch,
+the shared backbone, cached vectors), which a deployment of the model would hold too,
+more or less. Where that reset is unavailable (macOS, restricted /proc) a background
+thread samples RSS with psutil every 10 ms instead (can miss spikes shorter than that);
+``peak_memory_method`` in the environment says which was used.
+
+**Embedding cache.** Quality predictions may reuse cached embeddings, but timings must
+not: a cache hit would make a frozen-embedding model look thousands of times faster
+than it will be in production, so inference is timed inside
+``embedding_cache.bypassed()``. Fitting reuses cached vectors by default (a benchmark
+fits the same texts for many budgets and seeds): ``train_seconds`` of a frozen-embedding
+run then excludes encoding texts an earlier run already encoded. Training is a one-off
+cost of cents; set ``measure.cache_train_embeddings: false`` for exact train times.
+
+**Tokens (LLM families).** A classifier may expose ``token_usage_``: a dict with running
+totals ``input_tokens`` and ``output_tokens``. We read it before and after predicting
+the test split and report the mean per item; ``api_model_`` (a key of prices.yaml's LLM
+API table) marks API-priced candidates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+# -- peak memory -------------------------------------------------------------------------
+def _vm_hwm_mib() -> float | None:
+    try:
+        match = re.search(r"VmHWM:\s+(\d+)\s+kB", _STATUS.read_text())
+    except OSError:
+        return None
+    return int(match.group(1)) / 1024 if match else None
+
+
+def _reset_peak() -> bool:
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return _vm_hwm_mib() is not None
+
+
+class PeakMemory:
+    """Context manager measuring the peak RSS (MiB) of this process while it is open."""
+
+    def __init__(self, interval_s: float = 0.01) -> None:
+        self.interval_s = interval_s
+        self.peak_mib: float | None = None
+        self.method = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if _reset_peak():
+            self.method = "linux VmHWM reset per run"
+            return self
+        try:
+            import psutil
+        except ImportError:
+            self.method = "ru_maxrss (process-wide, monotonic)"
+            return self
+        self.method = f"psutil RSS sampling every {self.interval_s * 1000:g} ms"
+        proc = psutil.Process()
+        self.peak_mib = proc.memory_info().rss / 2**20
+
+        def sample() -> None:
+            while not self._stop.wait(self.interval_s):
+                self.peak_mib = max(self.peak_mib or 0.0, proc.memory_info().rss / 2**20)
+
+        self._thread = threading.Thread(target=sample, name="whichmodel-rss", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.method.startswith("linux"):
+            self.peak_mib = _vm_hwm_mib()
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            import psutil
+
+            self.peak_mib = max(self.peak_mib or 0.0, psutil.Process().memory_info().rss / 2**20)
+        else:
+            import resource
+            import sys
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            self.peak_mib = peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+# -- embedding cache -----------------------------------------------------------------------
+@contextlib.contextmanager
+def uncached_embeddings() -> Iterator[None]:
+    """Within this block frozen-body embeddings are computed afresh (honest timings)."""
+    from whichmodel.backbones import embedding_cache
+
+    with embedding_cache.bypassed():
+        yield
+
+
+# -- tokens -------------------------------------------------------------------------------
+def token_usage(model: Any) -> dict[str, float] | None:
+    """The classifier's running token totals (``token_usage_``), or None if it has none."""
+    usage = getattr(model, "token_usage_", None)
+    if not isinstance(usage, dict):
+        return None
+    return {k: float(usage.get(k, 0) or 0) for k in ("input_tokens", "output_tokens")}
+
+
+# -- inference --------------------------------------------------------------------------------
+@dataclass
+class InferenceProbe:
+    """What `probe_inference` measured; ``proba`` are the test-split probabilities."""
+
+    proba: np.ndarray
+    throughput_items_per_s: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    input_tokens_per_item: float | None = None
+    output_tokens_per_item: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def probe_inference(model: Any, texts: Sequence[str], *, batch_size: int = 32,
+                    latency_samples: int = 50) -> InferenceProbe:
+    """Predict ``texts`` in batches (timed) and time single-item calls.
+
+    Throughput: one warm-up batch (lazy initialisation, first-call allocations) is run
+    and not timed, then every text is predicted in batches of ``batch_size`` with the
+    embedding cache hidden; items/s = len(texts) / seconds. The probabilities of that
+    pass are returned for the quality metrics, so the test split is predicted once.
+    Latency: ``latency_samples`` calls of ``predict_proba([text])`` cycling through the
+    texts, each with the cache hidden; p50/p95 in milliseconds.
+    Tokens are counted over the batched pass only (the latency calls repeat texts).
+    """
+    texts = list(texts)
+    if not texts:
+        return InferenceProbe(np.zeros((0, 0)), None, None, None)
+    with uncached_embeddings():
+        model.predict_proba(texts[:batch_size])  # warm-up, not timed
+    before = token_usage(model)
+    parts = []
+    with uncached_embeddings():
+        started = time.perf_counter()
+        for i in range(0, len(texts), batch_size):
+            parts.append(np.asarray(model.predict_proba(texts[i:i + batch_size])))
+        seconds = time.perf_counter() - started
+    after = token_usage(model)
+    proba = np.concatenate(parts, axis=0)
+
+    latencies_ms = []
+    for i in range(latency_samples):
+        text = texts[i % len(texts)]
+        with uncached_embeddings():
+            started = time.perf_counter()
+            model.predict_proba([text])
+            latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    probe = InferenceProbe(
+        proba=proba,
+        throughput_items_per_s=len(texts) / seconds if seconds > 0 else None,
+        latency_p50_ms=float(np.percentile(latencies_ms, 50)) if latencies_ms else None,
+        latency_p95_ms=float(np.percentile(latencies_ms, 95)) if latencies_ms else None,
+    )
+    if before is not None and after is not None:
+        probe.input_tokens_per_item = (after["input_tokens"] - before["input_tokens"]) / len(texts)
+        probe.output_tokens_per_item = ((after["output_tokens"] - before["output_tokens"])
+                                        / len(texts))
+    return probe
+
+
+def timed_fit(model: Any, texts: Sequence[str], labels: Sequence[Any]) -> float:
+    """Fit ``model`` and return the wall-clock seconds it took (perf_counter)."""
+    started = time.perf_counter()
+    model.fit(texts, labels)
+    return time.perf_counter() - started

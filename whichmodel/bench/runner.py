@@ -1,0 +1,329 @@
+"""The benchmark runner: every (candidate, label budget, seed) of a spec, one ledger row each.
+
+Everything runs in this one process, on purpose: a frozen backbone loads once and the
+embeddings of texts it has seen are cached across runs (`whichmodel.backbones`), which is
+most of the wall time saved on a real grid. Honest per-run peak memory does not need a
+child process on Linux (see `whichmodel.bench.probe`).
+
+Resumability is the ledger's job: a run's row is written in one transaction after the
+run finished, so a crash, Ctrl-C or kill -9 loses at most the run in flight, and a rerun
+skips every key already finished. A candidate that raises is recorded as failed with its
+error and the benchmark goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import platform
+import random
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from whichmodel.bench.ledger import Ledger
+from whichmodel.bench.probe import PeakMemory, probe_inference, timed_fit, uncached_embeddings
+from whichmodel.bench.record import RunRecord, run_key
+from whichmodel.bench.spec import Budget, CandidateSpec, ExperimentSpec
+
+# Settings through which a family takes its random seed, in order of preference.
+_SEED_SETTINGS = ("seed", "random_state")
+
+
+def plan_runs(spec: ExperimentSpec) -> list[tuple[CandidateSpec, Budget, int, str]]:
+    """Every (candidate, budget, seed, run key) of ``spec``, in run order."""
+    dataset = spec.dataset.key_identity
+    return [(c, b, s, run_key(dataset, c.name, {"family": c.family, "settings": c.settings},
+                              b.label, s))
+            for c, b, s in spec.runs()]
+
+
+def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bool = True,
+                  retry_failed: bool = True, console: Any = None) -> list[RunRecord]:
+    """Run every unfinished run of ``spec`` and return the spec's rows from the ledger.
+
+    Keys with status "ok" are skipped; "failed" keys are run again when ``retry_failed``
+    (the default: failures are often transient or fixed since). ``progress`` shows a live
+    rich display on stderr (``console`` overrides where it goes). KeyboardInterrupt
+    propagates after the display is closed; finished rows are already committed.
+    """
+    plan = plan_runs(spec)
+    with Ledger(ledger_path) as ledger:
+        ledger.set_meta("spec", spec.model_dump_json())  # scenario/prices for choose, report
+        todo = [p for p in plan if _should_run(ledger.status(p[3]), retry_failed)]
+        if todo:
+            train, test = load_data(spec)
+            env = environment()
+            with _Display(len(plan), len(plan) - len(todo), enabled=progress,
+                          console=console) as display:
+                for candidate, budget, seed, key in todo:
+                    display.start(candidate.name, budget.label, seed)
+                    record = run_one(spec, candidate, budget, seed, key, train, test, env)
+                    ledger.write(record)
+                    display.finished(record)
+        wanted = {p[3] for p in plan}
+        return [r for r in ledger.records() if r.key in wanted]
+
+
+def _should_run(status: str | None, retry_failed: bool) -> bool:
+    return status is None or (status != "ok" and retry_failed)
+
+
+def load_data(spec: ExperimentSpec) -> tuple[Any, Any]:
+    """(train, test) Datasets: the spec's test file, or a seeded split of train."""
+    from whichmodel.data import check_test_labels, load_dataset, split_dataset
+
+    d = spec.dataset
+    read = {"label_sep": d.label_sep, "drop_invalid": d.drop_invalid}
+    train = load_dataset(d.train, d.text, d.label, **read)
+    if d.test:
+        test = load_dataset(d.test, d.text, d.label, **read)
+        check_test_labels(train, test)
+    else:
+        train, test = split_dataset(train, test_size=d.test_size, seed=d.split_seed)
+    return train, test
+
+
+def sample_budget(train: Any, budget: Budget, seed: int) -> Any:
+    """The labelled training rows a run may use: ``budget`` drawn with ``seed``."""
+    from whichmodel.data import few_shot_sample
+
+    if budget.unit == "all":
+        return train
+    if budget.unit == "per_class":
+        return few_shot_sample(train, shots=budget.n, seed=seed)
+    return few_shot_sample(train, budget=budget.n, seed=seed)
+
+
+def build_candidate(candidate: CandidateSpec, seed: int) -> Any:
+    """An unfitted classifier from the candidate's settings, seeded when it takes a seed."""
+    from whichmodel.models.base import build_classifier, get_family
+
+    settings = dict(candidate.settings)
+    params = get_family(candidate.family)._param_names()
+    seed_name = next((n for n in _SEED_SETTINGS if n in params), None)
+    if seed_name is not None:
+        settings[seed_name] = seed
+    if "progress_bar" in params and "progress_bar" not in settings:
+        settings["progress_bar"] = False  # its own bars would fight the live display
+    return build_classifier(candidate.family, **settings)
+
+
+def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed: int,
+            key: str, train: Any, test: Any, env: dict[str, Any]) -> RunRecord:
+    """Sample, fit, predict the test split, score and probe one run; never raises
+    for a failure of the candidate (it is returned as a "failed" record)."""
+    from whichmodel.evaluate import classification_metrics
+
+    record = RunRecord(key=key, dataset=spec.dataset.identity, candidate=candidate.name,
+                       family=candidate.family, settings=dict(candidate.settings),
+                       budget=budget.label, seed=seed, n_test=len(test),
+                       batch_size=spec.measure.batch_size, environment=dict(env))
+    started = time.perf_counter()
+    model = None
+    try:
+        sample = sample_budget(train, budget, seed)
+        record.n_labels = len(sample)
+        model = build_candidate(candidate, seed)
+        _seed_everything(seed)
+        gc.collect()  # so the previous run's garbage is not counted in this run's peak
+        fit_cache = (contextlib.nullcontext() if spec.measure.cache_train_embeddings
+                     else uncached_embeddings())
+        with PeakMemory() as memory:
+            with fit_cache:
+                record.train_seconds = timed_fit(model, sample.texts, sample.labels)
+            probe = probe_inference(model, test.texts, batch_size=spec.measure.batch_size,
+                                    latency_samples=spec.measure.latency_samples)
+        record.environment["peak_memory_method"] = memory.method
+        record.environment["train_embeddings_cached"] = spec.measure.cache_train_embeddings
+        record.peak_rss_mib = _round(memory.peak_mib, 1)
+        record.throughput_items_per_s = _round(probe.throughput_items_per_s, 2)
+        record.latency_p50_ms = _round(probe.latency_p50_ms, 3)
+        record.latency_p95_ms = _round(probe.latency_p95_ms, 3)
+        record.input_tokens_per_item = probe.input_tokens_per_item
+        record.output_tokens_per_item = probe.output_tokens_per_item
+        record.api_model = getattr(model, "api_model_", None)
+        record.train_seconds = _round(record.train_seconds, 3)
+
+        y_pred = _decode(model, probe.proba)
+        scores = classification_metrics(test.labels, y_pred, probe.proba, model.classes_)
+        record.accuracy = scores.pop("accuracy")
+        record.macro_f1 = scores.pop("macro_f1")
+        record.ece = scores.pop("ece", None)
+        record.metrics = {**scores, "run_seconds": round(time.perf_counter() - started, 2)}
+    except Exception as err:  # noqa: BLE001 - a failing candidate must not stop the bench
+        record.status = "failed"
+        record.error = f"{type(err).__name__}: {err}"[:2000]
+        tb = traceback.format_exception(type(err), err, err.__traceback__)
+        record.metrics = {"traceback": "".join(tb)[-4000:],
+                          "run_seconds": round(time.perf_counter() - started, 2)}
+    finally:
+        del model
+        gc.collect()
+    record.created_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return record
+
+
+def _decode(model: Any, proba: Any) -> list[Any]:
+    """Labels from probabilities by the model's own rule (argmax unless multi-label)."""
+    if hasattr(model, "decode"):
+        return model.decode(proba)
+    return [model.classes_[i] for i in proba.argmax(axis=1)]
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _seed_everything(seed: int) -> None:
+    """Seed the global RNGs too, for families that draw from them without a setting."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:  # never import torch just to seed it
+        sys.modules["torch"].manual_seed(seed)
+
+
+def environment() -> dict[str, Any]:
+    """Where the numbers were measured: machine and library versions, no hostname."""
+    from whichmodel.models.base import library_versions
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "versions": library_versions(),
+    }
+    if hasattr(os, "sched_getaffinity"):
+        env["usable_cores"] = len(os.sched_getaffinity(0))
+    try:
+        import psutil
+
+        env["memory_total_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        env["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name(0)
+    return env
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class _Display:
+    """Live progress on stderr: overall bar, the run in flight, the last results."""
+
+    def __init__(self, total: int, done: int, *, enabled: bool, console: Any = None,
+                 last: int = 8) -> None:
+        self.enabled = enabled
+        self.total, self.done, self.last = total, done, last
+        self.results: list[RunRecord] = []
+        self.current = ""
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = console or Console(stderr=True)
+        if console is None and not self.console.is_terminal:
+            self.console = Console(stderr=True, width=120)  # logs: no need to squeeze
+        self.progress = Progress(TextColumn("[bold]bench"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self.console)
+        self.task = self.progress.add_task("runs", total=total, completed=done)
+        self.live: Any = None
+
+    def __enter__(self) -> _Display:
+        if self.enabled:
+            from rich.live import Live
+
+            if self.done:
+                self.console.print(f"skipping {self.done} finished run(s) already in the "
+                                   "ledger")
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled and self.live is not None:
+            self.current = "" if exc[0] is None else "interrupted"
+            self.live.update(self._render())
+            self.live.__exit__(*exc)
+            if not self.console.is_terminal:
+                self.console.line()
+
+    def start(self, candidate: str, budget: str, seed: int) -> None:
+        self.current = f"running {candidate}  budget {budget}  seed {seed}"
+        if self.enabled:
+            self.live.update(self._render())
+
+    def finished(self, record: RunRecord) -> None:
+        self.results = (self.results + [record])[-self.last:]
+        if not self.enabled:
+            return
+        self.progress.advance(self.task)
+        if not self.console.is_terminal:  # logs for CI: Live shows only the final frame
+            self.console.print(_one_line(record))
+        self.live.update(self._render())
+
+    def _render(self) -> Any:
+        from rich import box
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(title="last results", title_justify="left", box=box.SIMPLE_HEAD)
+        for name in ("candidate", "budget", "seed", "accuracy", "macro-F1", "train s",
+                     "items/s", "p95 ms", "peak MiB"):
+            table.add_column(name, justify="left" if name == "candidate" else "right")
+        for r in self.results:
+            if r.status != "ok":
+                table.add_row(r.candidate, r.budget, str(r.seed), "[red]failed[/red]")
+                continue
+            table.add_row(r.candidate, r.budget, str(r.seed), _fmt(r.accuracy, 3),
+                          _fmt(r.macro_f1, 3), _fmt(r.train_seconds, 1),
+                          _fmt(r.throughput_items_per_s, 0), _fmt(r.latency_p95_ms, 1),
+                          _fmt(r.peak_rss_mib, 0))
+        failed = [r for r in self.results if r.status != "ok"]
+        if failed:
+            table.caption = f"[red]last failure: {_one_line(failed[-1])[:300]}[/red]"
+            table.caption_justify = "left"
+        parts: list[Any] = [self.progress]
+        if self.current:
+            parts.append(self.current)
+        if self.results:
+            parts.append(table)
+        return Group(*parts)
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _one_line(r: RunRecord) -> str:
+    head = f"{r.candidate} budget {r.budget} seed {r.seed}:"
+    if r.status != "ok":
+        return f"{head} failed: {r.error}"
+    return (f"{head} accuracy {_fmt(r.accuracy, 3)}, train {_fmt(r.train_seconds, 1)} s, "
+            f"{_fmt(r.throughput_items_per_s, 0)} items/s, p95 {_fmt(r.latency_p95_ms, 1)} ms")

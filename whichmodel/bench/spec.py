@@ -1,0 +1,405 @@
+"""The experiment spec: what to benchmark, on which data, and the scenario to price it for.
+
+A spec is YAML validated by pydantic. Every error becomes one `SpecError` line that names
+the file, the field (``candidates[1].family``) and the fix, because a typo found after an
+hour of training is an hour lost. Unknown keys are rejected with a did-you-mean.
+
+Example (paths are relative to the spec file)::
+
+    dataset:
+      train: data/train.csv
+      test: data/test.csv          # optional; else a seeded split of train (test_size)
+      text: "{subject}\\n{body}"   # a column, or a template over columns
+      label: team
+    budgets: [8, 16, 64, all]      # labels per class (budget_unit: per_class | total)
+    seeds: [1, 2, 3]
+    candidates:
+      - {name: tfidf, family: tfidf}
+      - {name: setfit-minilm, family: setfit, settings: {backbone: all-MiniLM-L6-v2}}
+    hardware: cpu-small            # deployment hardware, a key in prices.yaml
+    scenario: {volume_per_month: 5e6, horizon_months: 12, metric: accuracy, min_quality: 0.9}
+    measure: {batch_size: 32, latency_samples: 50}
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from whichmodel.costs.scenario import Scenario
+from whichmodel.errors import SpecError
+
+# Suffixes that mark a dataset source as a local file (others may be hub names or URIs).
+_FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+_BUDGET_TEXT = re.compile(r"^\s*(\d+)\s*(?:/|\s+per\s+|\s+)?\s*(class|per[_ ]class|total)?\s*$",
+                          re.IGNORECASE)
+_BUDGET_HELP = ("use a number of labels (8), '8/class', '500 total', 'all', "
+                "{per_class: 8} or {total: 500}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """Where the labelled data is and how to read it (see `whichmodel.data.load_dataset`)."""
+
+    train: str
+    test: str | None = None
+    name: str | None = None          # identity in the ledger; default from the train path
+    text: str = "text"               # a column name or a template like "{title}\n{body}"
+    label: str = "label"
+    label_sep: str | None = None     # multi-label: separator inside the label column
+    drop_invalid: bool = False
+    test_size: float = Field(0.2, gt=0, lt=1)  # used only without `test`
+    split_seed: int = 0
+
+    # The spec as written (relative paths) is what identifies a run, so a project folder
+    # can move without invalidating its ledger; resolved paths are for reading.
+    train_as_written: str = Field("", exclude=True, repr=False)
+    test_as_written: str | None = Field(None, exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_paths(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        base = Path((info.context or {}).get("base_dir", "."))
+        data = dict(data)
+        for field in ("train", "test"):
+            value = data.get(field)
+            if isinstance(value, str) and value.strip():
+                data[f"{field}_as_written"] = value
+                data[field] = _resolve_source(value, base, field)
+        return data
+
+    @property
+    def display_name(self) -> str:
+        """Short human name: `name`, else the folder of a train.csv, else the file stem."""
+        if self.name:
+            return self.name
+        path = Path(self.train_as_written or self.train)
+        return path.parent.name if path.stem.lower() in {"train", "training"} and \
+            path.parent.name else path.stem
+
+    @property
+    def identity(self) -> str:
+        """The ledger's `dataset` field: name plus the fields read (text → label)."""
+        return f"{self.display_name} [text={self.text!r} label={self.label!r}]"
+
+    @property
+    def key_identity(self) -> str:
+        """Everything about the data that changes results, for the run key."""
+        held_out = (f"test={self.test_as_written or self.test}" if self.test
+                    else f"split={self.test_size}@{self.split_seed}")
+        return (f"{self.train_as_written or self.train} {self.identity} {held_out} "
+                f"sep={self.label_sep!r} drop_invalid={self.drop_invalid}")
+
+
+class Budget(_Strict):
+    """A label budget: ``n`` labels per class, ``n`` in total, or all of train (n=None)."""
+
+    unit: Literal["per_class", "total", "all"] | None = None  # None: from budget_unit
+    n: int | None = Field(None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, raw: Any) -> Any:
+        if isinstance(raw, BaseModel):
+            return raw
+        if isinstance(raw, bool):
+            raise ValueError(f"{raw!r} is not a budget; {_BUDGET_HELP}")
+        if isinstance(raw, int):
+            return {"n": raw}
+        if isinstance(raw, str):
+            if raw.strip().lower() == "all":
+                return {"unit": "all"}
+            match = _BUDGET_TEXT.match(raw)
+            if not match:
+                raise ValueError(f"{raw!r} is not a budget; {_BUDGET_HELP}")
+            unit = (match.group(2) or "").lower()
+            return {"n": int(match.group(1)),
+                    "unit": "total" if unit == "total" else ("per_class" if unit else None)}
+        if isinstance(raw, dict) and raw and set(raw) <= {"unit", "n"}:
+            return raw  # the canonical form (also what Budget(...) passes here)
+        if isinstance(raw, dict) and len(raw) == 1:
+            (unit, n), = raw.items()
+            if unit in ("per_class", "total"):
+                return {"unit": unit, "n": n}
+            hint = _did_you_mean(str(unit), ["per_class", "total"])
+            raise ValueError(f"unknown budget key {unit!r}{hint}; {_BUDGET_HELP}")
+        raise ValueError(f"{raw!r} is not a budget; {_BUDGET_HELP}")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Budget:
+        if (self.unit == "all") != (self.n is None):
+            raise ValueError(f"a budget needs a number of labels, or 'all'; {_BUDGET_HELP}")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The ledger's `budget` string: "8/class", "500" (total) or "all"."""
+        if self.unit == "all":
+            return "all"
+        return f"{self.n}/class" if self.unit == "per_class" else str(self.n)
+
+
+class CandidateSpec(_Strict):
+    """One model to benchmark: a unique name, a family and its constructor settings."""
+
+    name: str = Field(min_length=1)
+    family: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, family: str) -> str:
+        from whichmodel.models.base import available_families
+
+        families = available_families()
+        if family not in families:
+            raise ValueError(f"{family!r} is not a model family"
+                             f"{_did_you_mean(family, families)}; "
+                             f"choose one of: {', '.join(families)}")
+        return family
+
+    @model_validator(mode="after")
+    def _known_settings(self) -> CandidateSpec:
+        if "seed" in self.settings:
+            raise ValueError(".settings.seed: seeds are set for every candidate by the "
+                             "top-level `seeds` list; remove it here")
+        names = _family_settings(self.family)
+        if names is None:
+            return self  # family not importable here: its runs will fail with the reason
+        for key in self.settings:
+            if key not in names:
+                raise ValueError(f".settings.{key}: not a setting of family {self.family!r}"
+                                 f"{_did_you_mean(key, names)}; settings are: "
+                                 f"{', '.join(sorted(names))}")
+        return self
+
+
+class ScenarioSpec(_Strict):
+    """The deployment scenario (see `whichmodel.costs.scenario.Scenario`)."""
+
+    volume_per_month: float = Field(1e6, gt=0)        # items per month
+    horizon_months: float = Field(12.0, gt=0)
+    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    min_quality: float | None = Field(None, ge=0, le=1)
+    max_latency_p95_ms: float | None = Field(None, gt=0)
+    label_budget: int | None = Field(None, ge=0)      # most labels the team can pay for
+    hardware: str | None = None                       # deployment hardware (prices.yaml)
+    training_hardware: str | None = None              # None: train on the deployment one
+
+
+class MeasureSpec(_Strict):
+    """How the probes measure: batch size for throughput, calls for latency."""
+
+    batch_size: int = Field(32, ge=1)             # items per predict call (throughput)
+    latency_samples: int = Field(50, ge=1)        # single-item calls timed (p50/p95)
+    # Reuse frozen-body embeddings of training texts across runs (fast); False makes
+    # train_seconds of embedding-family runs exact. Inference is always timed uncached.
+    cache_train_embeddings: bool = True
+
+
+class ExperimentSpec(_Strict):
+    """A whole benchmark: data × candidates × label budgets × seeds, and its scenario."""
+
+    dataset: DatasetSpec
+    budgets: list[Budget] = Field(default_factory=lambda: [Budget(unit="all")], min_length=1)
+    budget_unit: Literal["per_class", "total"] = "per_class"
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    candidates: list[CandidateSpec] = Field(min_length=1)
+    prices: dict[str, Any] = Field(default_factory=dict)
+    hardware: str | None = None      # deployment hardware; same as scenario.hardware
+    scenario: ScenarioSpec = Field(default_factory=ScenarioSpec)
+    measure: MeasureSpec = Field(default_factory=MeasureSpec)
+    source: str = Field("", exclude=True, repr=False)  # the spec file, for messages
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        dupes = sorted({s for s in seeds if seeds.count(s) > 1})
+        if dupes:
+            raise ValueError(f"seed {dupes[0]} is listed twice; list each seed once")
+        return seeds
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_names(cls, candidates: list[CandidateSpec]) -> list[CandidateSpec]:
+        seen: set[str] = set()
+        for c in candidates:
+            if c.name in seen:
+                raise ValueError(f"two candidates are named {c.name!r}; give each a "
+                                 "unique name (it identifies its runs in the ledger)")
+            seen.add(c.name)
+        return candidates
+
+    @model_validator(mode="after")
+    def _finish(self) -> ExperimentSpec:
+        budgets = [b if b.unit else b.model_copy(update={"unit": self.budget_unit})
+                   for b in self.budgets]
+        labels = [b.label for b in budgets]
+        for i, label in enumerate(labels):
+            if labels.index(label) != i:
+                raise ValueError(f"budgets: {label!r} is listed twice; list each budget once")
+        object.__setattr__(self, "budgets", budgets)
+        if self.hardware and self.scenario.hardware and self.hardware != self.scenario.hardware:
+            raise ValueError(f"hardware: {self.hardware!r} differs from scenario.hardware "
+                             f"{self.scenario.hardware!r}; set the deployment hardware once")
+        return self
+
+    @property
+    def deployment_hardware(self) -> str:
+        """The hardware the scenario is priced on (``hardware`` or ``scenario.hardware``)."""
+        return self.hardware or self.scenario.hardware or Scenario().hardware
+
+    def to_scenario(self) -> Scenario:
+        """The `Scenario` dataclass used by costs and choose."""
+        data = self.scenario.model_dump()
+        data["hardware"] = self.deployment_hardware
+        return Scenario(**data)
+
+    def runs(self) -> list[tuple[CandidateSpec, Budget, int]]:
+        """Every (candidate, budget, seed) in run order: cheap budgets first per candidate."""
+        return [(c, b, s) for c in self.candidates for b in self.budgets for s in self.seeds]
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read and validate a YAML spec; raises `SpecError` with one line naming the field."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{path.name}:{where}: not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path.name}: expected a mapping with at least `dataset` and "
+                        f"`candidates`, got {type(data).__name__}")
+    return parse_spec(data, base_dir=path.parent, source=path.name)
+
+
+def parse_spec(data: dict[str, Any], *, base_dir: str | Path = ".",
+               source: str = "spec") -> ExperimentSpec:
+    """Validate an already-parsed spec dict (paths relative to ``base_dir``)."""
+    try:
+        spec = ExperimentSpec.model_validate({**data, "source": source},
+                                             context={"base_dir": str(base_dir)})
+    except ValidationError as err:
+        raise SpecError(f"{source}: {_first_error(err)}") from None
+    _check_prices(spec)
+    return spec
+
+
+def _check_prices(spec: ExperimentSpec) -> None:
+    """Validate price overrides and the hardware name with the cost model, if it is here."""
+    try:
+        from whichmodel.costs import load_prices
+    except ImportError:
+        return
+    try:
+        prices = load_prices(spec.prices or None)
+    except SpecError as err:
+        raise SpecError(f"{spec.source}: {err}") from None  # err names prices.<field>
+    hardware = _hardware_names(prices)
+    checks = [("hardware" if spec.hardware else "scenario.hardware", spec.deployment_hardware),
+              ("scenario.training_hardware", spec.scenario.training_hardware)]
+    for field, name in checks:
+        if hardware and name is not None and name not in hardware:
+            raise SpecError(f"{spec.source}: {field}: {name!r} is not in the price table"
+                            f"{_did_you_mean(name, hardware)}; choose one of: "
+                            f"{', '.join(sorted(hardware))} (or add it under prices.hardware)")
+
+
+def _hardware_names(prices: Any) -> list[str]:
+    table = prices.get("hardware") if isinstance(prices, dict) else getattr(
+        prices, "hardware", None)
+    return list(table) if isinstance(table, dict) else []
+
+
+def _resolve_source(value: str, base: Path, field: str) -> str:
+    """Resolve a local path against the spec's folder; leave hub names and URIs alone."""
+    if "://" in value or value.startswith(("hf:", "hub:")):
+        return value
+    path = Path(value).expanduser()
+    resolved = path if path.is_absolute() else (base / path)
+    looks_local = path.suffix.lower() in _FILE_SUFFIXES or "/" in value or resolved.exists()
+    if not looks_local:
+        return value
+    if not resolved.exists():
+        raise ValueError(f".{field}: file not found: {resolved.resolve()} (paths are "
+                         "relative to the spec file's folder)")
+    return str(resolved.resolve())
+
+
+def _family_settings(family: str) -> list[str] | None:
+    """Constructor settings of ``family``, or None when it cannot be imported here."""
+    from whichmodel.models.base import get_family
+
+    try:
+        return get_family(family)._param_names()
+    except ImportError:
+        return None
+
+
+def _did_you_mean(word: str, options: list[str] | typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _first_error(err: ValidationError) -> str:
+    """One line for pydantic's first error: ``candidates[1].family: <what> ; <fix>``."""
+    e = err.errors(include_url=False)[0]
+    loc = [p for p in e["loc"] if p not in ("function-after", "function-before")]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        parent, key = loc[:-1], str(loc[-1])
+        allowed = _allowed_keys(parent)
+        return (f"{where}: unknown key{_did_you_mean(key, allowed)}; keys allowed here are: "
+                f"{', '.join(allowed)}")
+    if e["type"] == "missing":
+        return f"{where}: required field is missing; add it"
+    if msg.startswith("."):  # a model-level check naming a nested key: ".settings.x: ..."
+        return f"{where}{msg}" if where else msg[1:]
+    if e["type"] in ("value_error", "assertion_error"):
+        return f"{where}: {msg}" if where else msg
+    return f"{where}: {msg} (got {e.get('input')!r})" if where else msg
+
+
+def _allowed_keys(loc: list[Any]) -> list[str]:
+    """Public field names of the model found at ``loc`` inside ExperimentSpec."""
+    model: Any = ExperimentSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        model = next((a for a in _flatten(annotation) if isinstance(a, type)
+                      and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return [name for name, f in model.model_fields.items() if not f.exclude]
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    args = typing.get_args(annotation)
+    return [annotation] if not args else [a for arg in args for a in _flatten(arg)]

@@ -1,0 +1,133 @@
+"""`whichmodel bench SPEC.yaml`: run every candidate × budget × seed into a resumable ledger."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from whichmodel.bench.spec import ExperimentSpec
+
+EXAMPLES = """\
+examples:
+  whichmodel bench examples/banking77.yaml
+      ledger next to the spec: examples/banking77.sqlite
+  whichmodel bench spec.yaml --ledger runs/tickets.sqlite --quiet
+  whichmodel bench spec.yaml --mlflow file:./mlruns       also log each row to MLflow
+  whichmodel bench spec.yaml --no-retry-failed            leave failed runs as they are
+
+Interrupted (Ctrl-C, a crash, kill -9)? Run the same command again: finished runs are
+kept and skipped, only the rest run. Failed runs are retried unless --no-retry-failed.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `bench` subcommand."""
+    parser = sub.add_parser(
+        "bench", help="benchmark every candidate of a spec into a resumable ledger",
+        description="Train and measure every (candidate, label budget, seed) of an "
+                    "experiment spec: quality, train seconds, throughput, latency, peak "
+                    "memory, tokens. Each finished run is one row in an SQLite ledger; "
+                    "a rerun skips finished runs.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", metavar="SPEC.yaml", help="experiment spec (YAML)")
+    parser.add_argument("--ledger", metavar="FILE",
+                        help="SQLite ledger to write (default: <spec>.sqlite next to the "
+                             "spec)")
+    parser.add_argument("--mlflow", metavar="URI",
+                        help="also export the spec's rows as MLflow runs to this tracking "
+                             "URI, e.g. file:./mlruns (pip install 'whichmodel[mlflow]')")
+    parser.add_argument("--retry-failed", action=argparse.BooleanOptionalAction,
+                        default=True,
+                        help="run keys recorded as failed again (default: yes)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no live progress; print only the summary")
+    parser.set_defaults(func=run)
+
+
+def default_ledger(spec_path: str | Path) -> Path:
+    """``dir/name.yaml`` -> ``dir/name.sqlite``."""
+    return Path(spec_path).with_suffix(".sqlite")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the spec, run the benchmark, print where the ledger is and what next."""
+    from whichmodel.bench.runner import plan_runs, run_benchmark
+    from whichmodel.bench.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.mlflow:
+        import importlib.util
+
+        from whichmodel.errors import UsageError
+
+        if importlib.util.find_spec("mlflow") is None:  # say so before hours of training
+            raise UsageError("--mlflow needs mlflow: pip install 'whichmodel[mlflow]'")
+    ledger = Path(args.ledger) if args.ledger else default_ledger(args.spec)
+    n_runs = len(plan_runs(spec))
+    out = sys.stdout
+    if not args.quiet:
+        print(f"bench: {len(spec.candidates)} candidate(s) × {len(spec.budgets)} budget(s) "
+              f"× {len(spec.seeds)} seed(s) = {n_runs} run(s); ledger {ledger}", file=out)
+    try:
+        records = run_benchmark(spec, ledger, progress=not args.quiet,
+                                retry_failed=args.retry_failed)
+    except KeyboardInterrupt:
+        print(f"interrupted; finished runs are kept in {ledger}. Run the same command "
+              "again to resume.", file=sys.stderr)
+        return 130
+
+    ok = sum(r.status == "ok" for r in records)
+    failed = [r for r in records if r.status != "ok"]
+    print(f"{ok} of {n_runs} run(s) ok, {len(failed)} failed; ledger: {ledger}", file=out)
+    for r in failed[:5]:
+        print(f"  failed: {r.candidate} budget {r.budget} seed {r.seed}: {r.error}", file=out)
+    if len(failed) > 5:
+        print(f"  … and {len(failed) - 5} more (see the ledger's error column)", file=out)
+
+    if args.mlflow:
+        from whichmodel.bench.mlflow_export import export_to_mlflow
+
+        n = export_to_mlflow(records, args.mlflow)
+        print(f"exported {n} run(s) to MLflow at {args.mlflow}", file=out)
+
+    print("next:", file=out)
+    print(f"  {choose_command(spec, ledger)}", file=out)
+    print(f"  whichmodel report {ledger} --out {ledger.with_suffix('.html')}", file=out)
+    if spec.prices:
+        print("  (the spec's price overrides: save its `prices:` section to a file and add "
+              "--prices FILE to choose)", file=out)
+    return 0  # failed runs are results too: recorded, listed above, retried next time
+
+
+def choose_command(spec: ExperimentSpec, ledger: Path) -> str:
+    """The `whichmodel choose` line for the spec's scenario."""
+    sc = spec.to_scenario()
+    parts = ["whichmodel choose", str(ledger), "--volume", _compact(sc.volume_per_month)]
+    if sc.metric != "accuracy":
+        parts += ["--metric", sc.metric]
+    if sc.min_quality is not None:
+        flag = "--min-accuracy" if sc.metric == "accuracy" else "--min-quality"
+        parts += [flag, f"{sc.min_quality:g}"]
+    if sc.max_latency_p95_ms is not None:
+        parts += ["--max-latency-ms", f"{sc.max_latency_p95_ms:g}"]
+    if sc.label_budget is not None:
+        parts += ["--label-budget", str(sc.label_budget)]
+    if sc.horizon_months != 12:
+        parts += ["--horizon-months", f"{sc.horizon_months:g}"]
+    if sc.hardware != "cpu-small":
+        parts += ["--hardware", sc.hardware]
+    if sc.training_hardware:
+        parts += ["--training-hardware", sc.training_hardware]
+    return " ".join(parts)
+
+
+def _compact(number: float) -> str:
+    """5000000.0 -> "5e6", 1500.0 -> "1500", 2.5e6 -> "2.5e6": as a user would type it."""
+    mantissa, _, exponent = f"{number:e}".partition("e")
+    exp = int(exponent)
+    if exp < 4:
+        return f"{number:g}"
+    return f"{float(mantissa):g}e{exp}"
