@@ -1,0 +1,190 @@
+"""The setfit family: losses, determinism, multi-label, save/load, and real learning.
+
+Training runs here are tiny (a few steps of small batches on a real Banking77 slice) so
+the file stays within a few minutes on 2 CPU cores; the one run that must show learning
+is marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from whichmodel.models.base import build_classifier, load_model
+from whichmodel.models.contrastive_losses import (
+    batch_hard_triplet_loss,
+    contrastive_loss,
+    cosine_pair_loss,
+    similarity_targets,
+    supervised_contrastive_loss,
+)
+from whichmodel.models.setfit import SetFitClassifier, TokenizedTexts
+
+# A few steps of small batches: enough to move the body, cheap on 2 cores.
+TINY = {"num_epochs": 0.5, "batch_size": 16, "progress_bar": False}
+
+
+@pytest.fixture(scope="module")
+def slice_data(banking77_slice):
+    train, test = banking77_slice["train_df"], banking77_slice["test_df"]
+    return list(train.text), list(train.category), list(test.text), list(test.category)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(slice_data):
+    texts, labels, _, _ = slice_data
+    return SetFitClassifier(seed=3, **TINY).fit(texts, labels)
+
+
+# -- losses ------------------------------------------------------------------------------
+def test_similarity_targets_single_and_multi_label():
+    same = similarity_targets(torch.tensor([0, 1, 0]))
+    assert same.tolist() == [[True, False, True], [False, True, False], [True, False, True]]
+    multi = similarity_targets(torch.tensor([[1, 0], [1, 1], [0, 1], [0, 0], [0, 0]]))
+    assert multi[0, 1] and multi[1, 2] and not multi[0, 2]   # overlap, not identity
+    assert multi[3, 4] and not multi[0, 3]                    # empty sets are alike
+
+
+def test_losses_ignore_self_pairs_and_reach_zero_when_perfect():
+    emb = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    similar = similarity_targets(torch.tensor([0, 0, 1, 1]))
+    assert cosine_pair_loss(emb, similar).item() == pytest.approx(0.0, abs=1e-7)
+    assert batch_hard_triplet_loss(emb, similar).item() == pytest.approx(0.0, abs=1e-7)
+    # The diagonal would add log-probability mass if it were not excluded.
+    assert supervised_contrastive_loss(emb, similar).item() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["cosine", "supcon", "triplet"])
+def test_losses_give_gradients(name):
+    emb = torch.randn(8, 5, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    loss = contrastive_loss(name, emb, similarity_targets(torch.tensor([0, 0, 1, 1] * 2)))
+    loss.backward()
+    assert torch.isfinite(loss) and emb.grad.abs().sum() > 0
+
+
+def test_unknown_loss_names_the_choices():
+    with pytest.raises(ValueError, match="cosine, supcon, triplet"):
+        contrastive_loss("nope", torch.zeros(2, 2), torch.ones(2, 2, dtype=torch.bool))
+
+
+# -- settings ----------------------------------------------------------------------------
+def test_constructible_from_plain_settings():
+    model = build_classifier("setfit", num_epochs=3, loss="supcon", seed=5)
+    assert isinstance(model, SetFitClassifier)
+    params = model.get_params()
+    assert params["num_epochs"] == 3 and params["loss"] == "supcon" and params["seed"] == 5
+    json.dumps(params)  # settings round-trip through whichmodel.json
+    # The documented meaning of the one knob: round(num_epochs × n / batch_size) steps.
+    assert SetFitClassifier(num_epochs=10, batch_size=64).n_steps(616) == 96
+    assert SetFitClassifier(num_epochs=0).n_steps(616) == 0
+    assert SetFitClassifier(num_epochs=0.01).n_steps(10) == 1
+
+
+def test_bad_settings_fail_at_fit_with_the_choices(slice_data):
+    texts, labels, _, _ = slice_data
+    with pytest.raises(ValueError, match="logistic, linear"):
+        SetFitClassifier(head="forest", **TINY).fit(texts, labels)
+
+
+def test_tokenized_texts_pad_to_the_longest_row():
+    ids = TokenizedTexts.from_lists([[5, 6, 7], [8], [9, 10]], pad_id=0)
+    input_ids, mask = ids.padded(np.array([1, 2]))
+    assert input_ids.tolist() == [[8, 0], [9, 10]]
+    assert mask.tolist() == [[1, 0], [1, 1]]
+    assert ids.flat.dtype == np.int32 and len(ids) == 3
+
+
+# -- training behaviour ------------------------------------------------------------------
+def test_same_seed_same_model_and_other_seed_differs(slice_data, tiny_model):
+    texts, labels, test_texts, _ = slice_data
+    again = SetFitClassifier(seed=3, **TINY).fit(texts, labels)
+    np.testing.assert_array_equal(again.predict_proba(test_texts),
+                                  tiny_model.predict_proba(test_texts))
+    other = SetFitClassifier(seed=4, **TINY).fit(texts, labels)
+    assert not np.array_equal(other.embed(test_texts[:5]), tiny_model.embed(test_texts[:5]))
+
+
+def test_fit_leaves_the_global_torch_rng_alone(slice_data):
+    texts, labels, _, _ = slice_data
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    SetFitClassifier(num_epochs=0, progress_bar=False).fit(texts[:20], labels[:20])
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_predict_follows_proba_columns(slice_data, tiny_model):
+    _, _, test_texts, _ = slice_data
+    proba = tiny_model.predict_proba(test_texts[:30])
+    assert proba.shape == (30, len(tiny_model.classes_))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert tiny_model.predict(test_texts[:30]) == [tiny_model.classes_[i]
+                                                   for i in proba.argmax(axis=1)]
+    assert tiny_model.log_["steps"] == 5 and tiny_model.log_["pairs"] == 5 * 16 * 15 // 2
+
+
+def test_multi_label_with_torch_head_and_end_to_end(slice_data):
+    texts, labels, test_texts, _ = slice_data
+    # A second, overlapping label: every card intent also carries "card".
+    multi = [[c, "card"] if "card" in c else [c] for c in labels]
+    model = SetFitClassifier(head="linear", head_epochs=20, end_to_end_epochs=1,
+                             **TINY).fit(texts, multi)
+    assert model.multi_label_ and "card" in model.classes_
+    proba = model.predict_proba(test_texts[:40])
+    assert proba.shape == (40, len(model.classes_))
+    predicted = model.predict(test_texts[:40])
+    assert predicted == [[c for c, p in zip(model.classes_, row) if p >= 0.5] for row in proba]
+    assert model.log_["end_to_end_steps"] == 10
+
+
+def test_early_stopping_restores_the_best_body(slice_data):
+    texts, labels, test_texts, test_labels = slice_data
+    model = SetFitClassifier(num_epochs=1, batch_size=16, early_stopping_patience=1,
+                             progress_bar=False).fit(texts, labels, eval_texts=test_texts[:50],
+                                                     eval_labels=test_labels[:50])
+    log = model.log_
+    assert log["evaluations"] and log["best_step"] in [e["step"] for e in log["evaluations"]]
+    best = max(e["score"] for e in log["evaluations"])
+    assert [e["score"] for e in log["evaluations"] if e["step"] == log["best_step"]] == [best]
+
+
+def test_save_and_load_in_a_fresh_process(slice_data, tiny_model, tmp_path):
+    _, _, test_texts, _ = slice_data
+    texts = test_texts[:25]
+    tiny_model.save(tmp_path / "m")
+    files = {p.name for p in (tmp_path / "m").rglob("*")}
+    assert {"whichmodel.json", "head.safetensors", "head.json", "model.safetensors"} <= files
+    assert not any(name.endswith((".pkl", ".pickle", ".joblib", ".bin")) for name in files)
+    script = (
+        "import json, sys, whichmodel\n"
+        f"m = whichmodel.load_model({str(tmp_path / 'm')!r})\n"
+        "texts = json.loads(sys.stdin.read())\n"
+        "print(json.dumps({'pred': m.predict(texts), 'proba': m.predict_proba(texts).tolist()}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts),
+                            capture_output=True, text=True, check=True)
+    loaded = json.loads(result.stdout)
+    assert loaded["pred"] == tiny_model.predict(texts)
+    np.testing.assert_allclose(loaded["proba"], tiny_model.predict_proba(texts), atol=1e-6)
+    assert type(load_model(tmp_path / "m")).__name__ == "SetFitClassifier"
+
+
+@pytest.mark.slow
+def test_beats_the_frozen_baseline_on_a_banking77_slice(banking77_slice):
+    """4 shots of 10 intents: contrastive tuning must beat frozen embeddings + LR."""
+    train = banking77_slice["train_df"].groupby("category").head(4)
+    test = banking77_slice["test_df"]
+    texts, labels = list(train.text), list(train.category)
+
+    def accuracy(model):
+        return float(np.mean(np.array(model.predict(list(test.text))) == test.category.values))
+
+    frozen = accuracy(build_classifier("embedding", seed=0).fit(texts, labels))
+    tuned = accuracy(SetFitClassifier(num_epochs=20, batch_size=40, progress_bar=False,
+                                      seed=0).fit(texts, labels))
+    assert tuned > frozen + 0.02, (tuned, frozen)

@@ -1,0 +1,396 @@
+"""SetFit: contrastive fine-tuning of a sentence-transformer body, then a linear head.
+
+What this does differently from the reference `setfit` library, and why (see
+ANCHORS.md for the measurements):
+
+* Texts are tokenised once, into one flat int32 array; batches are padded only to their
+  own longest member, and the sentences of a batch are run through the body in chunks of
+  similar length, so padding is nearly free even when lengths vary a lot.
+* No pair list. `LabelBalancedBatchSampler` draws P label groups × K examples per step;
+  each sentence is encoded once and the loss scores all B·(B−1)/2 pairs of the batch
+  (no self-pairs). Memory is O(batch) for training and O(n) for the sampler.
+* One knob sets how much contrastive training happens: ``num_epochs``. Training runs
+  ``max(1, round(num_epochs × n / batch_size))`` steps; each step encodes ``batch_size``
+  sentences once and scores their ``batch_size·(batch_size − 1)/2`` pairs (64 → 2,016).
+* The user's ``seed`` drives the sampler (numpy Generator), dropout (torch, in a forked
+  RNG so the caller's global state is untouched) and the head.
+* A plain torch loop (AdamW, linear warm-up then linear decay), no Trainer, no checkpoint
+  files. Given an evaluation split, the body is scored 10 times during training (the head
+  fitted on the current embeddings, accuracy on the split) and the best weights, kept in
+  memory, are restored; training stops after ``early_stopping_patience`` evaluations
+  without improvement.
+* The head is fitted on embeddings computed once; logistic regression by default, or a
+  torch linear layer trained over the cached embeddings; an optional end-to-end stage
+  then trains body and head together. Either way the head is stored as safetensors
+  arrays (`LinearHead`), never pickled.
+
+Saved layout: ``body/`` (a sentence-transformers folder, safetensors), ``head.safetensors``
++ ``head.json``, ``setfit.json`` (training log), plus the base's ``whichmodel.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from whichmodel.backbones import DEFAULT_BACKBONE
+from whichmodel.models.base import Classifier
+from whichmodel.models.linear_head import LinearHead
+
+BODY_DIR = "body"
+LOG_FILE = "setfit.json"
+HEADS = ("logistic", "linear")
+PRECISIONS = ("auto", "fp32", "bf16")
+# Tokens per forward chunk: sentences of a batch are sorted by length and encoded in chunks
+# of about this many (padded) tokens; large enough for efficient matmuls, small enough that
+# one long outlier does not pad the whole batch.
+CHUNK_TOKENS = 1024
+N_EVALS = 10  # evaluations of the body during training when an evaluation split is given
+
+
+class SetFitClassifier(Classifier):
+    """Few-shot classifier: contrastively fine-tuned sentence-transformer body + linear head.
+
+    Settings (all plain values; defaults in brackets):
+
+    * ``backbone`` [all-MiniLM-L6-v2]: sentence-transformers name, hub id or folder.
+    * ``num_epochs`` [10.0]: **the amount of contrastive training**: the body trains for
+      ``max(1, round(num_epochs × n / batch_size))`` steps of ``batch_size`` sentences, each
+      scoring all ``batch_size·(batch_size−1)/2`` in-batch pairs (8 shots × 77 classes, 10
+      epochs, batch 64: 96 steps, 193,536 pairs). 0 skips body training (frozen body).
+    * ``batch_size`` [64]: sentences per step. ``samples_per_class`` [4]: K examples per
+      label group in a batch (raised automatically when there are few classes).
+    * ``loss`` ["cosine"]: "cosine" (SetFit's objective: squared error of cosine similarity
+      to 1/0, on every in-batch pair), "supcon" (supervised contrastive) or "triplet"
+      (batch-hard triplet).
+    * ``learning_rate`` [5e-5], ``warmup_ratio`` [0.1]: AdamW, linear warm-up and decay.
+    * ``max_seq_length`` [None = the backbone's]: truncation, in tokens.
+    * ``head`` ["logistic"]: "logistic" (scikit-learn, inverse strength ``head_c`` [10.0])
+      or "linear" (torch layer over cached embeddings, ``head_epochs`` [100]).
+    * ``end_to_end_epochs`` [0]: epochs of joint body + head training after the head fit.
+    * ``early_stopping_patience`` [3]: evaluations without improvement before stopping
+      (only when ``fit`` gets an evaluation split).
+    * ``precision`` ["auto"]: "fp32", "bf16" (autocast) or "auto" (bf16 only on a CUDA GPU
+      that supports it; fp32 on CPU, where bf16 autocast cost accuracy in our measurements).
+    * ``threshold`` [0.5]: multi-label decision threshold. ``seed`` [0]. ``device`` [None =
+      CUDA if available, else CPU]. ``progress_bar`` [True]: tqdm bar with pairs/s.
+
+    Multi-label: the head is one-vs-rest; two examples count as similar when their label
+    sets share at least one label (see `whichmodel.models.contrastive_losses`).
+    """
+
+    family = "setfit"
+
+    def __init__(self, *, backbone: str = DEFAULT_BACKBONE, num_epochs: float = 10.0,
+                 batch_size: int = 64, samples_per_class: int = 4, loss: str = "cosine",
+                 learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
+                 max_seq_length: int | None = None, head: str = "logistic",
+                 head_c: float = 10.0, head_epochs: int = 100, end_to_end_epochs: int = 0,
+                 early_stopping_patience: int = 3, precision: str = "auto",
+                 threshold: float = 0.5, seed: int = 0, device: str | None = None,
+                 progress_bar: bool = True) -> None:
+        self.backbone = backbone
+        self.num_epochs = num_epochs
+        self.batch_size = batch_size
+        self.samples_per_class = samples_per_class
+        self.loss = loss
+        self.learning_rate = learning_rate
+        self.warmup_ratio = warmup_ratio
+        self.max_seq_length = max_seq_length
+        self.head = head
+        self.head_c = head_c
+        self.head_epochs = head_epochs
+        self.end_to_end_epochs = end_to_end_epochs
+        self.early_stopping_patience = early_stopping_patience
+        self.precision = precision
+        self.threshold = threshold
+        self.seed = seed
+        self.device = device
+        self.progress_bar = progress_bar
+
+    # -- fitting --------------------------------------------------------------------------
+    def n_steps(self, n_examples: int) -> int:
+        """Contrastive steps for ``n_examples`` (0 when ``num_epochs`` is 0)."""
+        if self.num_epochs <= 0:
+            return 0
+        return max(1, round(self.num_epochs * n_examples / max(1, min(self.batch_size,
+                                                                      n_examples))))
+
+    def _fit(self, texts, y, eval_texts, eval_y) -> None:
+        import torch
+
+        from whichmodel.models.contrastive_losses import LOSSES
+
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+        if self.head not in HEADS:
+            raise ValueError(f"unknown head {self.head!r}; choose one of: {', '.join(HEADS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; "
+                             f"choose one of: {', '.join(PRECISIONS)}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self._load_body(self.backbone)
+            ids = self._tokenize(texts)
+            evaluation = None
+            if eval_texts is not None and eval_y is not None and len(eval_texts):
+                keep = (np.arange(len(eval_texts)) if self.multi_label_
+                        else np.flatnonzero(eval_y >= 0))
+                if len(keep):
+                    evaluation = (self._tokenize([eval_texts[i] for i in keep]), eval_y[keep])
+            self.log_ = {"steps": 0, "pairs": 0, "evaluations": []}
+            self._train_body(ids, y, evaluation)
+            features = self._embed_ids(ids)
+            self.head_ = self._fit_head(features, y)
+            if self.end_to_end_epochs > 0:
+                self._train_end_to_end(ids, y)
+
+    def _fit_head(self, features: np.ndarray, y: np.ndarray) -> LinearHead:
+        if self.head == "linear":
+            from whichmodel.models.heads import fit_linear_head
+
+            return fit_linear_head(features, y, multi_label=self.multi_label_,
+                                   n_classes=len(self.classes_), epochs=self.head_epochs,
+                                   seed=self.seed)
+        return LinearHead.fit(features, y, multi_label=self.multi_label_, c=self.head_c,
+                              max_iter=2000, seed=self.seed)
+
+    def _optimizer(self, params, steps: int):
+        import torch
+
+        optimizer = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=0.01)
+        warmup = max(1, math.ceil(self.warmup_ratio * steps))
+
+        def factor(step: int) -> float:  # linear warm-up, then linear decay to 0
+            if step < warmup:
+                return (step + 1) / warmup
+            return max(0.0, (steps - step) / max(1, steps - warmup))
+
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    def _train_body(self, ids: TokenizedTexts, y: np.ndarray,
+                    evaluation: tuple[TokenizedTexts, np.ndarray] | None) -> None:
+        """The contrastive stage: `n_steps` label-balanced batches, all in-batch pairs."""
+        import torch
+        from tqdm.auto import tqdm
+
+        from whichmodel.models.contrastive_losses import contrastive_loss, similarity_targets
+        from whichmodel.models.pair_sampler import LabelBalancedBatchSampler
+
+        steps = self.n_steps(len(ids))
+        if steps == 0:
+            return
+        sampler = LabelBalancedBatchSampler(y, self.batch_size, self.samples_per_class,
+                                            rng=np.random.default_rng(self.seed))
+        targets = torch.as_tensor(y, device=self.body_.device)
+        optimizer, schedule = self._optimizer(self.body_.parameters(), steps)
+        eval_at = set(np.unique(np.linspace(steps / N_EVALS, steps, N_EVALS).round()
+                                .astype(int))) if evaluation is not None else set()
+        best_score, best_state, stale = -1.0, None, 0
+        b = sampler.batch_size
+        bar = tqdm(total=steps * b * (b - 1) // 2, unit="pair", unit_scale=True,
+                   desc="setfit: contrastive", disable=not self.progress_bar, leave=False)
+        self.body_.train()
+        for step in range(1, steps + 1):
+            rows = sampler.next_batch()
+            embeddings = self._forward(ids, rows)
+            index = torch.from_numpy(rows).to(targets.device)
+            loss = contrastive_loss(self.loss, embeddings, similarity_targets(targets[index]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            pairs = len(rows) * (len(rows) - 1) // 2
+            self.log_["steps"] += 1
+            self.log_["pairs"] += pairs
+            bar.update(pairs)
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            if step in eval_at:
+                score = self._evaluation_score(ids, y, *evaluation)
+                self.log_["evaluations"].append({"step": step, "score": round(score, 5)})
+                if score > best_score:
+                    best_score, stale = score, 0
+                    best_state = {k: v.detach().clone()
+                                  for k, v in self.body_.state_dict().items()}
+                    self.log_["best_step"] = step
+                else:
+                    stale += 1
+                    if stale >= self.early_stopping_patience:
+                        break
+        bar.close()
+        if best_state is not None and self.log_.get("best_step") != self.log_["steps"]:
+            self.body_.load_state_dict(best_state)  # kept in memory: no checkpoint files
+
+    def _evaluation_score(self, ids: TokenizedTexts, y: np.ndarray,
+                          eval_ids: TokenizedTexts, eval_y: np.ndarray) -> float:
+        """Accuracy (multi-label: micro-F1) on the evaluation split of a head fitted now."""
+        head = self._fit_head(self._embed_ids(ids), y)
+        proba = head.proba(self._embed_ids(eval_ids))
+        if not self.multi_label_:
+            return float(np.mean(proba.argmax(axis=1) == eval_y))
+        predicted = proba >= self.threshold
+        truth = eval_y > 0
+        tp = float((predicted & truth).sum())
+        return 2 * tp / max(1.0, float(predicted.sum() + truth.sum()))
+
+    def _train_end_to_end(self, ids: TokenizedTexts, y: np.ndarray) -> None:
+        """Joint body + head training with cross-entropy, starting from the fitted head."""
+        import torch
+        from tqdm.auto import tqdm
+
+        from whichmodel.models.heads import head_from_module, head_logits_module, head_loss
+
+        layer = head_logits_module(self.head_).to(self.body_.device)
+        batch = max(1, min(self.batch_size, len(ids)))
+        per_epoch = math.ceil(len(ids) / batch)
+        steps = per_epoch * int(self.end_to_end_epochs)
+        optimizer, schedule = self._optimizer(
+            [{"params": list(self.body_.parameters())},
+             {"params": list(layer.parameters()), "lr": self.learning_rate * 100}], steps)
+        targets = torch.as_tensor(y, device=self.body_.device)
+        generator = np.random.default_rng(self.seed + 1)
+        self.body_.train()
+        for _ in tqdm(range(int(self.end_to_end_epochs)), desc="setfit: end-to-end",
+                      disable=not self.progress_bar, leave=False):
+            for rows in np.array_split(generator.permutation(len(ids)), per_epoch):
+                logits = layer(self._forward(ids, rows))
+                index = torch.from_numpy(rows).to(targets.device)
+                loss = head_loss(logits, targets[index], self.multi_label_)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+        self.head_ = head_from_module(layer, self.multi_label_)
+        self.log_["end_to_end_steps"] = steps
+
+    # -- the body: tokenise once, encode in length-sorted chunks ---------------------------
+    def _load_body(self, name_or_path: str) -> None:
+        import torch
+
+        from whichmodel.backbones import fresh_sentence_transformer
+
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.body_ = fresh_sentence_transformer(name_or_path, device=device)
+        if self.max_seq_length:
+            self.body_.max_seq_length = int(self.max_seq_length)
+
+    def _tokenize(self, texts: list[str]) -> TokenizedTexts:
+        tokenizer = self.body_.tokenizer
+        limit = int(self.body_.max_seq_length or tokenizer.model_max_length)
+        encoded = tokenizer(list(texts), truncation=True, max_length=limit,
+                            add_special_tokens=True)["input_ids"]
+        return TokenizedTexts.from_lists(encoded, tokenizer.pad_token_id or 0)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        import torch
+
+        device_type = self.body_.device.type
+        use_bf16 = self.precision == "bf16" or (
+            self.precision == "auto" and device_type == "cuda"
+            and torch.cuda.is_bf16_supported())
+        if not use_bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+    def _forward(self, ids: TokenizedTexts, rows: np.ndarray, max_batch: int | None = None):
+        """Embeddings (len(rows), d) of ``rows``, in the order given, with autograd if on.
+
+        Rows are encoded in chunks sorted by length (about `CHUNK_TOKENS` padded tokens,
+        at most ``max_batch`` rows) so that no short sentence is padded to a long one.
+        """
+        import torch
+
+        lengths = ids.lengths[rows]
+        order = np.argsort(lengths, kind="stable")
+        chunks, start = [], 0
+        while start < len(order):
+            stop = start + 1
+            # Sorted ascending, so the chunk's padded size is (rows so far) × the last length.
+            while (stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= CHUNK_TOKENS
+                   and (max_batch is None or stop - start < max_batch)):
+                stop += 1
+            chunks.append(order[start:stop])
+            start = stop
+        device = self.body_.device
+        outputs = []
+        with self._autocast():
+            for chunk in chunks:
+                input_ids, mask = ids.padded(rows[chunk])
+                features = {"input_ids": torch.from_numpy(input_ids).to(device),
+                            "attention_mask": torch.from_numpy(mask).to(device)}
+                outputs.append(self.body_(features)["sentence_embedding"].float())
+        embeddings = torch.cat(outputs)
+        inverse = np.empty(len(order), dtype=np.int64)
+        inverse[order] = np.arange(len(order))
+        return embeddings[torch.from_numpy(inverse).to(device)]
+
+    def _embed_ids(self, ids: TokenizedTexts) -> np.ndarray:
+        """Inference embeddings (n, d) float32 for pre-tokenised texts."""
+        import torch
+
+        was_training = self.body_.training
+        self.body_.eval()
+        try:
+            with torch.inference_mode():
+                rows = np.arange(len(ids))
+                parts = [self._forward(ids, part, max_batch=self.batch_size).cpu().numpy()
+                         for part in np.array_split(rows, max(1, math.ceil(len(rows) / 4096)))]
+        finally:
+            self.body_.train(was_training)
+        return np.concatenate(parts).astype(np.float32)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings (n, d) of ``texts`` from the fine-tuned body."""
+        self._check_fitted()
+        return self._embed_ids(self._tokenize(list(texts)))
+
+    # -- prediction and persistence -------------------------------------------------------
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self.head_.proba(self.embed(texts))
+
+    def _save_state(self, directory: Path) -> None:
+        self.body_.save(str(directory / BODY_DIR), safe_serialization=True)
+        self.head_.save(directory)
+        (directory / LOG_FILE).write_text(json.dumps(getattr(self, "log_", {}), indent=2),
+                                          encoding="utf-8")
+
+    def _load_state(self, directory: Path) -> None:
+        self._load_body(str(directory / BODY_DIR))
+        self.head_ = LinearHead.load(directory)
+        log = directory / LOG_FILE
+        self.log_ = json.loads(log.read_text(encoding="utf-8")) if log.is_file() else {}
+
+
+class TokenizedTexts:
+    """Token ids of many texts in one flat int32 array + offsets (no Python lists kept)."""
+
+    def __init__(self, flat: np.ndarray, offsets: np.ndarray, pad_id: int) -> None:
+        self.flat, self.offsets, self.pad_id = flat, offsets, pad_id
+        self.lengths = np.diff(offsets)
+
+    @classmethod
+    def from_lists(cls, encoded: list[list[int]], pad_id: int) -> TokenizedTexts:
+        lengths = np.fromiter((len(x) for x in encoded), dtype=np.int64, count=len(encoded))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = np.fromiter((t for x in encoded for t in x), dtype=np.int32,
+                           count=int(offsets[-1]))
+        return cls(flat, offsets, pad_id)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def padded(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(input_ids, attention_mask) int64 arrays for ``rows``, padded to their longest."""
+        width = int(self.lengths[rows].max())
+        input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            start, stop = self.offsets[row], self.offsets[row + 1]
+            input_ids[i, :stop - start] = self.flat[start:stop]
+            mask[i, :stop - start] = 1
+        return input_ids, mask
+
