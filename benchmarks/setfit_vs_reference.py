@@ -1,0 +1,312 @@
+"""Our `setfit` family vs the reference `setfit` library: time, peak memory, accuracy.
+
+Same backbone (all-MiniLM-L6-v2, resolved offline by `whichmodel.backbones`), same
+few-shot samples (`whichmodel.data.few_shot_sample` with the run's seed), same test data.
+Each (system, task, seed) runs in its own child process, so the peak RSS it reports is
+that run's alone; finished runs are appended as JSON lines to the results file and
+skipped when the script is run again (it is resumable: just rerun the same command).
+
+Tasks
+  banking77-8, banking77-64   Banking77, 8 or 64 labelled examples per class (616 /
+                              4,928), scored on the full official test set (3,080).
+  raft:NAME                   a RAFT task (50 labels; test labels are not public), scored
+                              by 5-fold stratified cross-validation on the 50: train on
+                              40, predict 10, five times; accuracy over all 50, train
+                              seconds summed over the folds.
+
+Systems
+  ours        whichmodel's SetFitClassifier (settings: --ours-settings JSON).
+  reference   setfit (pip install "whichmodel[bench]"), its defaults, except on Banking77
+              where num_iterations=20 (the paper's setting; its default plans 23,408 steps,
+              about 5 h on 2 CPU cores). Given a metric callable, so nothing is fetched,
+              and report_to="none" (its default switches on every installed logger).
+  frozen      whichmodel's `embedding` family: frozen body + logistic regression.
+
+Examples
+  # the core comparison, seeds 1-3 (the reference takes ~20 min per Banking77 run on 2 cores)
+  nice -n 10 python benchmarks/setfit_vs_reference.py --tasks banking77-8 --seeds 1 2 3
+  # only ours and the frozen baseline, three RAFT tasks
+  python benchmarks/setfit_vs_reference.py --systems ours frozen \\
+      --tasks raft:ade_corpus_v2 raft:overruling raft:twitter_complaints
+  # 50,000 examples over 77 classes (drawn with replacement from Banking77): RSS and time
+  python benchmarks/setfit_vs_reference.py --scale
+  # print the table of what has finished so far
+  python benchmarks/setfit_vs_reference.py --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("WHICHMODEL_DATA", REPO.parent / "shared" / "data"))
+DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "setfit_runs.jsonl"
+DEFAULT_TASKS = ["banking77-8"]
+RAFT_TASKS = ["raft:ade_corpus_v2", "raft:overruling", "raft:twitter_complaints"]
+BANKING_REFERENCE_ITERATIONS = 20
+SYSTEMS = ("ours", "reference", "frozen")
+DEFAULT_OURS = {"progress_bar": False}
+
+
+# -- data ----------------------------------------------------------------------------------
+def raft_dataset(name: str):
+    """A RAFT task's 50 labelled rows; the text joins its data columns (ID left out)."""
+    from whichmodel.data import load_dataset
+
+    folder = DATA / "raft" / name
+    task = json.loads((folder / "task.json").read_text())
+    columns = [c for c in task["data_columns"] if c != "ID"]
+    template = "\n".join("{" + c + "}" for c in columns)
+    return load_dataset(folder / "train.csv", template, next(iter(task["label_columns"])))
+
+
+def task_folds(task: str, seed: int):
+    """[(train texts, train labels, test texts, test labels)] for one task and seed."""
+    from whichmodel.data import few_shot_sample, load_dataset
+
+    if task.startswith("banking77-"):
+        shots = int(task.split("-")[1])
+        train = load_dataset(DATA / "banking77" / "train.csv", "text", "category")
+        test = load_dataset(DATA / "banking77" / "test.csv", "text", "category")
+        sample = few_shot_sample(train, shots=shots, seed=seed)
+        return [(sample.texts, sample.labels, test.texts, test.labels)]
+    if task.startswith("raft:"):
+        from sklearn.model_selection import StratifiedKFold
+
+        ds = raft_dataset(task.split(":", 1)[1])
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+        out = []
+        for train_idx, test_idx in folds.split(ds.texts, ds.labels):
+            out.append(([ds.texts[i] for i in train_idx], [ds.labels[i] for i in train_idx],
+                        [ds.texts[i] for i in test_idx], [ds.labels[i] for i in test_idx]))
+        return out
+    raise SystemExit(f"unknown task {task!r}: use banking77-8, banking77-64 or raft:NAME")
+
+
+# -- one run (in a child process) ------------------------------------------------------------
+def fit_reference(texts, labels, seed: int, iterations: int | None):
+    """Train the reference library at its defaults (num_iterations if given)."""
+    import shutil
+    import tempfile
+
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from whichmodel.backbones import resolve_backbone
+
+    model = SetFitModel.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"))
+    # Loggers off: its default ("all" installed loggers) would time whatever happens to be
+    # installed (here MLflow, writing a database into the working directory).
+    settings = {"seed": seed, "output_dir": tempfile.mkdtemp(prefix="setfit-ref-"),
+                "report_to": "none"}
+    if iterations is not None:
+        settings["num_iterations"] = iterations
+    trainer = Trainer(model=model, args=TrainingArguments(**settings),
+                      train_dataset=Dataset.from_dict({"text": texts, "label": labels}),
+                      metric=lambda y_pred, y_true: {
+                          "accuracy": sum(a == b for a, b in zip(y_pred, y_true)) / len(y_true)})
+    trainer.train()
+    shutil.rmtree(settings["output_dir"], ignore_errors=True)  # its checkpoints
+    return lambda batch: [str(p) for p in model.predict(batch, as_numpy=True)]
+
+
+def run_one(spec: dict) -> dict:
+    """Train and score one (system, task, seed); the child process's whole job."""
+    import numpy as np
+
+    from whichmodel.models.base import build_classifier
+
+    correct = total = 0
+    train_seconds = 0.0
+    details = []
+    folds = task_folds(spec["task"], spec["seed"])
+    for texts, labels, test_texts, test_labels in folds:
+        started = time.perf_counter()
+        if spec["system"] == "reference":
+            predict = fit_reference(texts, labels, spec["seed"], spec.get("iterations"))
+        else:
+            family = "setfit" if spec["system"] == "ours" else "embedding"
+            model = build_classifier(family, seed=spec["seed"], **spec.get("settings", {}))
+            model.fit(texts, labels)
+            predict = model.predict
+            if family == "setfit":
+                details.append(model.log_)
+        seconds = time.perf_counter() - started
+        predicted = predict(test_texts)
+        hits = np.array(predicted, dtype=object) == np.array(test_labels, dtype=object)
+        correct += int(hits.sum())
+        total += len(test_labels)
+        train_seconds += seconds
+    return {**spec, "train_seconds": round(train_seconds, 2), "accuracy": correct / total,
+            "n_test": total, "n_folds": len(folds), "log": details,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def run_scale(spec: dict) -> dict:
+    """Ours on n examples over Banking77's 77 classes, drawn with replacement; test set scored."""
+    import numpy as np
+
+    from whichmodel.data import load_dataset
+    from whichmodel.models.setfit import SetFitClassifier
+
+    train = load_dataset(DATA / "banking77" / "train.csv", "text", "category")
+    test = load_dataset(DATA / "banking77" / "test.csv", "text", "category")
+    rows = np.random.default_rng(spec["seed"]).integers(0, len(train), size=spec["n"])
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    model = SetFitClassifier(seed=spec["seed"], **spec.get("settings", {}))
+    started = time.perf_counter()
+    model.fit([train.texts[i] for i in rows], [train.labels[i] for i in rows])
+    seconds = time.perf_counter() - started
+    accuracy = float(np.mean(np.array(model.predict(test.texts)) == np.array(test.labels)))
+    return {**spec, "train_seconds": round(seconds, 2), "accuracy": accuracy,
+            "steps": model.log_["steps"], "pairs": model.log_["pairs"],
+            "rss_before_fit_mib": round(rss_before, 1),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+# -- orchestration -----------------------------------------------------------------------------
+def run_key(spec: dict) -> str:
+    return json.dumps({k: spec.get(k) for k in ("kind", "system", "task", "seed", "settings",
+                                                "iterations", "n")}, sort_keys=True)
+
+
+def read_results(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_child(spec: dict, results: Path) -> dict | None:
+    """Run ``spec`` in a fresh Python process and append its JSON result to ``results``."""
+    print(f"→ {spec['system']} {spec['task']} seed {spec['seed']}", flush=True)
+    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
+                          capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1",
+                               "TOKENIZERS_PARALLELISM": "false"})
+    if proc.returncode != 0:
+        print(f"  failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", file=sys.stderr)
+        return None
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["key"] = run_key(spec)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with results.open("a") as handle:
+        handle.write(json.dumps(result) + "\n")
+    print(f"  {result['train_seconds']:.1f} s, accuracy {result['accuracy']:.4f}, "
+          f"peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)
+    return result
+
+
+def _mean_std(values: list[float], digits: int) -> str:
+    if not values:
+        return "–"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: one line per (task, system, settings), with the time ratio to ours."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("kind") == "run":
+            label = r["system"] + (f" (num_iterations={r['iterations']})"
+                                   if r.get("iterations") else "")
+            extra = {k: v for k, v in (r.get("settings") or {}).items() if k != "progress_bar"}
+            if extra:
+                label += " " + json.dumps(extra, sort_keys=True)
+            groups.setdefault((r["task"], label, r["system"]), []).append(r)
+    lines = ["| task | system | seeds | train s | ref ÷ ours (time) | peak RSS MiB | accuracy |",
+             "|---|---|---|---|---|---|---|"]
+    for (task, label, system), runs in sorted(groups.items()):
+        # The ratio is to ours at default settings, measured on the same seeds.
+        ours = [r for (t, _, s), rs in groups.items() if t == task and s == "ours" for r in rs
+                if r.get("settings") == DEFAULT_OURS]
+        ratio = "–"
+        if system == "reference" and ours:
+            seeds = {r["seed"] for r in ours} & {r["seed"] for r in runs}
+            if seeds:
+                ref_s = statistics.mean(r["train_seconds"] for r in runs if r["seed"] in seeds)
+                our_s = statistics.mean(r["train_seconds"] for r in ours if r["seed"] in seeds)
+                ratio = f"{ref_s / our_s:.1f}× (seeds {sorted(seeds)})"
+        lines.append(
+            f"| {task} | {label} | {','.join(str(r['seed']) for r in runs)} | "
+            f"{_mean_std([r['train_seconds'] for r in runs], 0)} | {ratio} | "
+            f"{max(r['peak_rss_mib'] for r in runs):.0f} | "
+            f"{_mean_std([r['accuracy'] for r in runs], 3)} |")
+    scale = [r for r in rows if r.get("kind") == "scale"]
+    if scale:
+        lines += ["", "| scale run | n | steps | pairs scored | train s | peak RSS MiB "
+                  "| test accuracy |", "|---|---|---|---|---|---|---|"]
+        for r in scale:
+            lines.append(f"| ours {json.dumps(r.get('settings', {}))} | {r['n']:,} | "
+                         f"{r['steps']} | {r['pairs']:,} | {r['train_seconds']:.0f} | "
+                         f"{r['peak_rss_mib']:.0f} | {r['accuracy']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS,
+                        help=f"banking77-8, banking77-64, raft:NAME (default {DEFAULT_TASKS}; "
+                             f"the RAFT three used in BENCHMARKS.md: {' '.join(RAFT_TASKS)})")
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS,
+                        help="which systems to run, in this order per task and seed")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--ours-settings", type=json.loads, default={},
+                        help='SetFitClassifier settings as JSON, e.g. \'{"num_epochs": 5}\'')
+    parser.add_argument("--reference-iterations", type=int, default=None,
+                        help="num_iterations for the reference on every task (default: "
+                             f"{BANKING_REFERENCE_ITERATIONS} on Banking77, its default elsewhere)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                        help="JSON-lines file of finished runs (appended; rerun skips them)")
+    parser.add_argument("--scale", action="store_true",
+                        help="train ours once on --scale-n examples (77 classes) instead")
+    parser.add_argument("--scale-n", type=int, default=50_000)
+    parser.add_argument("--table", action="store_true", help="only print the results table")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        spec = json.loads(args.child)
+        print(json.dumps(run_scale(spec) if spec["kind"] == "scale" else run_one(spec)))
+        return
+    done = {r.get("key") for r in read_results(args.results)}
+    if not args.table:
+        specs = []
+        if args.scale:
+            settings = {"progress_bar": False, "num_epochs": 1, **args.ours_settings}
+            specs.append({"kind": "scale", "system": "ours", "task": "banking77-scale",
+                          "seed": args.seeds[0], "n": args.scale_n, "settings": settings})
+        else:
+            for task in args.tasks:
+                for seed in args.seeds:
+                    for system in args.systems:
+                        spec = {"kind": "run", "system": system, "task": task, "seed": seed}
+                        if system == "ours":
+                            spec["settings"] = {**DEFAULT_OURS, **args.ours_settings}
+                        if system == "reference":
+                            spec["iterations"] = args.reference_iterations or (
+                                BANKING_REFERENCE_ITERATIONS if task.startswith("banking77")
+                                else None)
+                        specs.append(spec)
+        for spec in specs:
+            if run_key(spec) in done:
+                print(f"✓ {spec['system']} {spec['task']} seed {spec['seed']} (done)")
+                continue
+            run_child(spec, args.results)
+    print(table(read_results(args.results)))
+
+
+if __name__ == "__main__":
+    main()
