@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "check_test_labels": "whichmodel.data",
     "classification_metrics": "whichmodel.evaluate",
     "expected_calibration_error": "whichmodel.evaluate",
+    "family_settings": "whichmodel.models.base",
     "few_shot_sample": "whichmodel.data",
     "load_dataset": "whichmodel.data",
     "load_model": "whichmodel.models.base",

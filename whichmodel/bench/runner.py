@@ -101,10 +101,10 @@ def sample_budget(train: Any, budget: Budget, seed: int) -> Any:
 
 def build_candidate(candidate: CandidateSpec, seed: int) -> Any:
     """An unfitted classifier from the candidate's settings, seeded when it takes a seed."""
-    from whichmodel.models.base import build_classifier, get_family
+    from whichmodel.models.base import build_classifier, family_settings
 
     settings = dict(candidate.settings)
-    params = get_family(candidate.family)._param_names()
+    params = family_settings(candidate.family)
     seed_name = next((n for n in _SEED_SETTINGS if n in params), None)
     if seed_name is not None:
         settings[seed_name] = seed

@@ -353,10 +353,10 @@ def _resolve_source(value: str, base: Path, field: str) -> str:
 
 def _family_settings(family: str) -> list[str] | None:
     """Constructor settings of ``family``, or None when it cannot be imported here."""
-    from whichmodel.models.base import get_family
+    from whichmodel.models.base import family_settings
 
     try:
-        return get_family(family)._param_names()
+        return family_settings(family)
     except ImportError:
         return None
 

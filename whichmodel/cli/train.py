@@ -53,12 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from whichmodel.data import few_shot_sample, load_dataset
-    from whichmodel.models.base import get_family
+    from whichmodel.models.base import family_settings, get_family
 
     console = make_console()
     family = get_family(args.model)
     settings = parse_settings(args.settings)
-    params = set(family._param_names())
+    params = set(family_settings(args.model))
     if args.backbone:
         if "backbone" not in params:
             raise UsageError(f"--backbone does not apply to the {args.model!r} family "

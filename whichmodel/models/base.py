@@ -70,6 +70,11 @@ def get_family(name: str) -> type[Classifier]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def family_settings(family: str) -> list[str]:
+    """Names of the keyword settings a family's constructor accepts, in signature order."""
+    return get_family(family)._param_names()
+
+
 def build_classifier(family: str, **settings: Any) -> Classifier:
     """Build an unfitted classifier of ``family`` from plain keyword settings."""
     return get_family(family)(**settings)
