@@ -198,12 +198,18 @@ def read_results(path: Path) -> list[dict]:
 def run_child(spec: dict, results: Path) -> dict | None:
     """Run ``spec`` in a fresh Python process and append its JSON result to ``results``."""
     print(f"→ {spec['system']} {spec['task']} seed {spec['seed']}", flush=True)
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                          capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1",
-                               "TOKENIZERS_PARALLELISM": "false"})
+    # The child's stderr (progress bars, warnings) goes to a log beside the results.
+    log = results.with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as stderr:
+        stderr.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {json.dumps(spec)}\n")
+        stderr.flush()
+        proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
+                              stdout=subprocess.PIPE, stderr=stderr, text=True,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1",
+                                   "TOKENIZERS_PARALLELISM": "false"})
     if proc.returncode != 0:
-        print(f"  failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", file=sys.stderr)
+        print(f"  failed (exit {proc.returncode}); see {log}", file=sys.stderr)
         return None
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["key"] = run_key(spec)
