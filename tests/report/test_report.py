@@ -1,0 +1,130 @@
+"""The report from real TF-IDF runs: figures, sections, self-containment, edge cases, CLI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from whichmodel.choose import recommend, summarize
+from whichmodel.costs import Scenario, load_prices
+from whichmodel.report import class_plots, plots, render_report, write_report
+from whichmodel.report.html import SECTIONS
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def prices():
+    return load_prices()
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return Scenario(volume_per_month=1e6, min_quality=0.8, max_latency_p95_ms=200)
+
+
+def test_every_figure_renders_from_real_runs(real_records, scenario, prices) -> None:
+    rec = recommend(real_records, scenario, prices)
+    summaries = summarize(real_records)
+    pareto = plots.pareto_plot(rec.verdicts, rec.pareto, rec.winner, "accuracy", 0.8, "t")
+    volumes = plots.volume_grid(scenario.volume_per_month)
+    lines = [v.summary for v in rec.verdicts[:3]]
+    crossings = plots.break_evens(lines, scenario, prices, volumes)
+    cost = plots.cost_volume_plot(lines, scenario, prices, crossings, volumes)
+    curve = plots.learning_curve_plot(summaries, "accuracy", 0.8, prices.usd_per_label)
+    runs = [r for r in real_records if r.status == "ok" and r.budget == "all"]
+    f1 = class_plots.per_class_f1_plot(class_plots.mean_per_class_f1(runs), "t")
+    matrix, classes = class_plots.summed_confusion(runs)
+    confusion = class_plots.confusion_plot(matrix, classes, "t")
+    for png in (pareto, cost, curve, f1, confusion):
+        assert png is not None and png.startswith(PNG)
+    assert matrix.sum() == sum(r.n_test for r in runs)  # summed over both seeds
+
+
+def test_learning_curve_needs_two_budgets(real_records, prices) -> None:
+    one_budget = summarize([r for r in real_records if r.budget == "all"])
+    assert plots.learning_curve_plot(one_budget, "accuracy", 0.8, 0.1) is None
+
+
+def test_top_confused_pairs_are_off_diagonal_and_ranked() -> None:
+    import numpy as np
+
+    matrix = np.array([[5, 3, 0], [1, 6, 0], [0, 2, 4]])
+    pairs = class_plots.top_confused_pairs(matrix, ["a", "b", "c"])
+    assert pairs[0] == ("a", "b", 3, 3 / 8)
+    assert [(t, p) for t, p, _, _ in pairs] == [("a", "b"), ("c", "b"), ("b", "a")]
+
+
+def test_report_is_self_contained_with_every_section(real_records, scenario, prices,
+                                                     tmp_path: Path) -> None:
+    out = write_report(real_records, scenario, prices, tmp_path / "sub" / "report.html")
+    page = out.read_text(encoding="utf-8")
+    assert out.exists() and list(out.parent.iterdir()) == [out]  # no temp file left over
+    for section_id, _ in SECTIONS:
+        assert f'id="{section_id}"' in page, section_id
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+    assert page.count('src="data:image/png;base64,') == 5
+    assert "Deploy <b>" in page and prices.date in page
+    assert "ValueError" in page and "tfidf-broken" in page  # the real failed run
+    for record in real_records:
+        if record.status == "ok":
+            assert f"{record.candidate} @ {record.budget}" in page
+
+
+def test_report_when_nothing_qualifies(real_records, prices) -> None:
+    page = render_report(real_records, Scenario(min_quality=0.999, label_budget=50), prices)
+    assert "No candidate meets every constraint" in page
+    assert "--min-accuracy" in page  # what would have to change, from choose
+    assert "closest: " in page  # per-class F1 and confusions of the closest candidate
+
+
+def test_report_with_one_budget_says_why_there_is_no_curve(real_records, scenario,
+                                                           prices) -> None:
+    page = render_report([r for r in real_records if r.budget == "all"], scenario, prices)
+    assert "No learning curve: every candidate was run at a single label budget" in page
+    assert 'id="pareto"' in page and page.count("data:image/png") == 4
+
+
+def test_report_stays_readable_at_77_classes(many_class_records, prices,
+                                             tmp_path: Path) -> None:
+    page = write_report(many_class_records, Scenario(min_quality=0.5), prices,
+                        tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Most confused pairs" in page
+    assert page.count("<tr><td>") >= 15  # the confused-pairs table is full
+
+
+def test_report_refuses_a_ledger_without_finished_runs(real_records, scenario, prices) -> None:
+    from whichmodel.errors import DataError
+
+    with pytest.raises(DataError, match="no finished runs"):
+        render_report([r for r in real_records if r.status != "ok"], scenario, prices)
+
+
+def test_cli_report_writes_and_prints_the_path(real_records, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    from whichmodel.bench.ledger import Ledger
+    from whichmodel.cli import main
+
+    ledger_path = tmp_path / "runs.sqlite"
+    with Ledger(ledger_path) as ledger:
+        for record in real_records:
+            ledger.write(record)
+    out = tmp_path / "report.html"
+    code = main(["report", str(ledger_path), "--out", str(out), "--min-accuracy", "0.85",
+                 "--volume", "2e4", "--per", "day", "--max-latency-ms", "100",
+                 "--horizon-months", "6", "--title", "Banking slice"])
+    assert code == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    page = out.read_text(encoding="utf-8")
+    assert "<title>Banking slice</title>" in page and "accuracy ≥ 0.85" in page
+    assert "for 6 months" in page
+
+
+def test_cli_report_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    from whichmodel.cli import main
+
+    assert main(["report", str(tmp_path / "missing.sqlite")]) == 2
+    assert "ledger not found" in capsys.readouterr().err

@@ -1,0 +1,277 @@
+"""The HTML report: one self-contained file with the recommendation, its evidence and plots.
+
+Why one file with everything inlined (figures as data URIs, CSS in a <style>, no fonts,
+no scripts from elsewhere): the report travels — attached to a ticket, archived by CI,
+opened offline — and must look the same wherever it lands. The one inline script only
+marks the <body> once every figure has decoded, which the rendering test checks.
+
+Every number on the page is either measured (on the machine named in the header) or
+computed from the dated price table; the methods section says which is which.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from whichmodel.report import class_plots, plots
+from whichmodel.report.sections import (
+    CSS,
+    DECODE_SCRIPT,
+    candidate_table,
+    closest_verdicts,
+    failed_runs_section,
+    is_winner,
+    machine_of,
+    methods_section,
+    recommendation_section,
+    sorted_verdicts,
+)
+
+SECTIONS = (
+    ("recommendation", "Recommendation"),
+    ("candidates", "All candidates"),
+    ("pareto", "Quality vs cost"),
+    ("cost-volume", "Cost vs volume"),
+    ("learning-curves", "Learning curves"),
+    ("per-class-f1", "Per-class F1"),
+    ("confusion", "Confusions"),
+    ("failed-runs", "Failed runs"),
+    ("methods", "Methods"),
+)
+
+
+def write_report(records: Sequence[Any], scenario: Any, prices: Any, out_path: str | Path,
+                 *, title: str | None = None) -> Path:
+    """Write the report for ``records`` under ``scenario`` to ``out_path``; return the path.
+
+    The file is written to a temporary sibling and renamed into place, so a reader (or a
+    browser refreshing it) never sees half a report.
+    """
+    page = render_report(records, scenario, prices, title=title)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(page)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the report from others
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def render_report(records: Sequence[Any], scenario: Any, prices: Any, *,
+                  title: str | None = None) -> str:
+    """The report as an HTML string (see `write_report`)."""
+    from whichmodel.choose import recommend, summarize
+    from whichmodel.errors import DataError
+
+    records = list(records)
+    ok = [r for r in records if r.status == "ok"]
+    if not ok:
+        reasons = "; ".join(sorted({f"{r.candidate}: {_first_line(r.error)}"
+                                    for r in records})[:3])
+        raise DataError(f"no finished runs to report on ({len(records)} failed"
+                        + (f": {reasons}" if reasons else "") + "). Fix the failing "
+                        "candidates and rerun `whichmodel bench`.")
+    rec = recommend(records, scenario, prices)
+    summaries = summarize(ok)
+    datasets = sorted({r.dataset for r in ok})
+    title = title or f"Which model for {_short(datasets[0], 60)}?"
+    featured = rec.winner or (closest_verdicts(rec) or [None])[0]
+
+    body = [
+        _header(title, datasets, ok, prices),
+        _section("recommendation", "Recommendation", recommendation_section(rec, scenario)),
+        _section("candidates", "All candidates",
+                 candidate_table(rec, scenario, sorted_verdicts(rec))),
+        _section("pareto", "Quality vs total cost", _pareto(rec, scenario)),
+        _section("cost-volume", "Total cost vs volume",
+                 _cost_volume(rec, scenario, prices)),
+        _section("learning-curves", "Learning curves",
+                 _learning_curves(summaries, scenario, prices)),
+        _section("per-class-f1", "Per-class F1", _per_class(featured, rec, ok)),
+        _section("confusion", "Confusions", _confusion(featured, rec, ok)),
+        _section("failed-runs", "Failed runs", failed_runs_section(records)),
+        _section("methods", "Methods", methods_section(ok, scenario, prices, rec)),
+    ]
+    nav = "".join(f'<a href="#{sid}">{escape(name)}</a>' for sid, name in SECTIONS)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n"
+        f"<body data-images-ok=\"pending\"><main>\n<nav>{nav}</nav>\n"
+        + "\n".join(body) + f"\n</main>{DECODE_SCRIPT}</body></html>\n"
+    )
+
+
+def _header(title: str, datasets: list[str], ok: Sequence[Any], prices: Any) -> str:
+    machines = sorted({machine_of(r.environment) for r in ok})
+    dates = sorted(r.created_at for r in ok if r.created_at)
+    first, last = (dates[0][:10], dates[-1][:10]) if dates else ("unknown", "unknown")
+    runs = first if first == last else f"{first} – {last}"
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    facts = [
+        ("Dataset", "<br>".join(escape(d) for d in datasets)),
+        ("Runs", f"{len(ok)} finished, dated {escape(runs)}"),
+        ("Measured on", "<br>".join(escape(m) for m in machines)),
+        ("Price table", f"dated {escape(str(getattr(prices, 'date', 'unknown')))}"),
+        ("Report generated", escape(now)),
+    ]
+    rows = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in facts)
+    return (f'<header id="summary"><h1>{escape(title)}</h1>'
+            f'<dl class="facts">{rows}</dl></header>')
+
+
+def _section(section_id: str, heading: str, content: str) -> str:
+    return (f'<section id="{section_id}"><h2>{escape(heading)}</h2>\n{content}\n'
+            "</section>")
+
+
+def _figure(png: bytes | None, alt: str, caption: str, missing: str) -> str:
+    if png is None:
+        return f'<p class="note">{missing}</p>'
+    return (f'<figure><img src="{plots.data_uri(png)}" alt="{escape(alt)}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _pareto(rec: Any, scenario: Any) -> str:
+    png = plots.pareto_plot(
+        rec.verdicts, rec.pareto, rec.winner, scenario.metric, scenario.min_quality,
+        f"{scenario.metric} vs total cost over {scenario.horizon_months:g} months at "
+        f"{plots.fmt_volume(scenario.volume_per_month)} items/month")
+    frontier = ", ".join(escape(plots.label_of(s)) for s in rec.pareto) or "none"
+    return _figure(png, "Pareto plot of quality against total cost",
+                   "Each point is a candidate at a label budget; hollow points fail a "
+                   "constraint; the grey line joins the Pareto frontier (nothing else is "
+                   f"both cheaper and better): {frontier}.",
+                   "No candidate has a quality score to plot.")
+
+
+def _cost_lines(rec: Any) -> list[Any]:
+    """One budget per candidate for the cost chart: the winner's, else the cheapest that
+    qualifies, else the best quality — one line per candidate keeps the chart legible."""
+    metric = rec.scenario.metric
+    chosen: dict[str, Any] = {}
+    for v in rec.verdicts:
+        current = chosen.get(v.summary.candidate)
+        if current is None or _line_rank(v, rec, metric) < _line_rank(current, rec, metric):
+            chosen[v.summary.candidate] = v
+    return [v.summary for v in sorted(chosen.values(), key=lambda v: v.summary.candidate)]
+
+
+def _line_rank(v: Any, rec: Any, metric: str) -> tuple:
+    quality = v.summary.quality(metric)
+    return (not is_winner(rec, v), not v.qualifies,
+            v.cost.total_usd if v.qualifies else 0.0,
+            -(quality if quality is not None and not math.isnan(quality) else -1))
+
+
+def _cost_volume(rec: Any, scenario: Any, prices: Any) -> str:
+    lines = _cost_lines(rec)
+    volumes = plots.volume_grid(scenario.volume_per_month)
+    crossings = plots.break_evens(lines, scenario, prices, volumes)
+    png = plots.cost_volume_plot(lines, scenario, prices, crossings, volumes)
+    figure = _figure(png, "Total cost against monthly volume",
+                     "One line per candidate (at its recommended or best budget). Circles "
+                     "mark break-even volumes, where two candidates cost the same.",
+                     "No candidate to price.")
+    switches = list(getattr(rec, "switch_volumes", []) or [])
+    items = [f"<li>at {plots.fmt_volume(v)} items/month the recommendation changes from "
+             f"<b>{escape(_name(a))}</b> to <b>{escape(_name(b))}</b></li>"
+             for v, a, b in switches]
+    items += [f"<li>{escape(a)} and {escape(b)} cost the same ({plots.fmt_usd(t)}) at "
+              f"{plots.fmt_volume(v)} items/month</li>" for a, b, v, t in crossings]
+    if not items:
+        items = ["<li>No break-even inside the plotted range: the ranking by cost holds "
+                 f"from {plots.fmt_volume(volumes[0])} to {plots.fmt_volume(volumes[-1])} "
+                 "items/month.</li>"]
+    return figure + f'<ul class="compact">{"".join(items)}</ul>'
+
+
+def _learning_curves(summaries: Sequence[Any], scenario: Any, prices: Any) -> str:
+    usd_per_label = float(getattr(prices, "usd_per_label", 0.0) or 0.0)
+    png = plots.learning_curve_plot(summaries, scenario.metric, scenario.min_quality,
+                                    usd_per_label)
+    budgets = sorted({s.budget for s in summaries})
+    return _figure(
+        png, "Learning curves: quality against number of labels",
+        "Mean ± one standard deviation over seeds. The top axis converts labels to "
+        f"annotation cost at {plots.fmt_usd(usd_per_label)} per label (price table). "
+        "Rings mark the smallest budget that meets the quality bar.",
+        "No learning curve: every candidate was run at a single label budget "
+        f"({escape(', '.join(budgets))}). Add budgets (e.g. 8/class, 64/class, all) to the "
+        "spec to see what more labels buy.")
+
+
+def _records_of(featured: Any, ok: Sequence[Any]) -> list[Any]:
+    s = featured.summary
+    return [r for r in ok if r.candidate == s.candidate and r.budget == s.budget]
+
+
+def _featured_name(featured: Any, rec: Any) -> str:
+    role = "recommended" if rec.winner is not None else "closest"
+    return f"{role}: {plots.label_of(featured.summary)}"
+
+
+def _per_class(featured: Any, rec: Any, ok: Sequence[Any]) -> str:
+    if featured is None:
+        return '<p class="note">No candidate to show.</p>'
+    runs = _records_of(featured, ok)
+    f1 = class_plots.mean_per_class_f1(runs)
+    png = class_plots.per_class_f1_plot(f1, f"Per-class F1 — {_featured_name(featured, rec)}")
+    shown = "" if len(f1) <= class_plots.MAX_CLASSES_IN_FULL else (
+        f" With {len(f1)} classes, the {class_plots.WORST_SHOWN} worst and "
+        f"{class_plots.BEST_SHOWN} best are shown.")
+    return _figure(png, "Per-class F1 bar chart",
+                   f"{escape(_featured_name(featured, rec))}. Worst classes on top; mean over "
+                   f"{len(runs)} run(s).{shown}",
+                   "The runs carry no per-class scores.")
+
+
+def _confusion(featured: Any, rec: Any, ok: Sequence[Any]) -> str:
+    if featured is None:
+        return '<p class="note">No candidate to show.</p>'
+    runs = _records_of(featured, ok)
+    summed = class_plots.summed_confusion(runs)
+    if summed is None:
+        return '<p class="note">The runs carry no confusion matrix (multi-label?).</p>'
+    matrix, classes = summed
+    png = class_plots.confusion_plot(matrix, classes,
+                               f"Confusion matrix — {_featured_name(featured, rec)}")
+    figure = _figure(png, "Confusion matrix heatmap",
+                     f"{escape(_featured_name(featured, rec))}. Rows: true class, normalised "
+                     f"to 1; summed over {len(runs)} run(s). "
+                     "The colour scale is compressed so rare confusions stay visible.",
+                     "Too few classes for a confusion matrix.")
+    pairs = class_plots.top_confused_pairs(matrix, classes)
+    if not pairs:
+        return figure + '<p class="note">No confusions: every test item was right.</p>'
+    rows = "".join(f"<tr><td>{escape(t)}</td><td>{escape(p)}</td><td class=num>{n}</td>"
+                   f"<td class=num>{share:.0%}</td></tr>" for t, p, n, share in pairs)
+    return (figure + "<h3>Most confused pairs</h3><div class=\"scroll\"><table>"
+            "<thead><tr><th>true class</th><th>predicted as</th><th>items</th>"
+            f"<th>share of true class</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def _name(choice: Any) -> str:
+    return choice if isinstance(choice, str) else plots.label_of(choice)
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "unknown error").strip().splitlines()[0][:200] if text else "unknown error"
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]

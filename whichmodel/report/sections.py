@@ -1,0 +1,289 @@
+"""The report's text sections: the recommendation and why, the table, failures, methods.
+
+Kept apart from `html.py` (page assembly and figures) so each reads in one sitting. Every
+function returns an HTML fragment; all user-controlled text goes through `escape`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from whichmodel.report.plots import fmt_usd, fmt_volume, label_of
+
+CSS = """
+:root{--ink:#1d2430;--muted:#5b6676;--line:#e3e7ee;--bg:#f6f8fb;--ok:#1a7f37;
+--bad:#b42318;--accent:#1f5fbf;--win:#fff6d6}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);
+font:15px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:1180px;margin:0 auto;padding:24px 28px 48px}
+nav{display:flex;flex-wrap:wrap;gap:6px 14px;font-size:13px;margin-bottom:14px}
+nav a{color:var(--accent);text-decoration:none}
+header,section{background:#fff;border:1px solid var(--line);border-radius:10px;
+padding:20px 24px;margin:0 0 18px}
+h1{font-size:26px;margin:0 0 12px}
+h2{font-size:19px;margin:0 0 12px;padding-bottom:6px;border-bottom:1px solid var(--line)}
+h3{font-size:15px;margin:18px 0 8px}
+.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:10px 24px;
+margin:0}
+.facts dt{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
+.facts dd{margin:2px 0 0;font-size:14px;word-break:break-word}
+.verdict{font-size:17px;padding:14px 16px;border-radius:8px;margin:0 0 14px;
+border-left:5px solid var(--ok);background:#eef8f1}
+.verdict.none{border-left-color:var(--bad);background:#fdf0ef}
+ul.compact{margin:6px 0;padding-left:20px}
+ul.compact li{margin:2px 0}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:12.5px}
+th,td{padding:5px 7px;border-bottom:1px solid var(--line);text-align:left;
+vertical-align:top}
+th{background:#f0f3f8;font-weight:600;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tr.winner td{background:var(--win);font-weight:600}
+.ok{color:var(--ok)}.bad{color:var(--bad)}.muted,.note{color:var(--muted)}
+.note{font-style:italic}
+figure{margin:8px 0 4px;text-align:center}
+figure img{max-width:100%;height:auto;border:1px solid var(--line);border-radius:6px}
+figcaption{font-size:13px;color:var(--muted);margin-top:6px;text-align:left}
+code,pre{font:12px/1.4 ui-monospace,Menlo,Consolas,monospace}
+pre{white-space:pre-wrap;background:#f6f8fa;padding:8px;border-radius:6px;margin:4px 0}
+details summary{cursor:pointer}
+#methods p,#methods li{font-size:13.5px}
+"""
+
+# Marks <body> once every figure has decoded: the rendering test reads it from the DOM.
+DECODE_SCRIPT = """<script>
+window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; });
+  document.body.setAttribute("data-images-decoded", ok.length + "/" + imgs.length);
+  document.body.setAttribute("data-images-ok", String(ok.length === imgs.length));
+});
+</script>"""
+
+
+def _num(value: float | None, fmt: str = "{:.3f}") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return fmt.format(value)
+
+
+def quality_text(summary: Any, metric: str) -> str:
+    """``0.912 ± 0.004`` for the metric, mean ± std over seeds."""
+    std = getattr(summary, f"{metric}_std", None)
+    mean = summary.quality(metric)
+    if std is None or (isinstance(std, float) and math.isnan(std)) or summary.n_runs < 2:
+        return _num(mean)
+    return f"{_num(mean)} ± {_num(std)}"
+
+
+def constraints_of(scenario: Any) -> list[str]:
+    """The scenario's constraints as plain sentences, for the recommendation."""
+    items = [f"{scenario.metric} ≥ {scenario.min_quality:g}" if scenario.min_quality
+             is not None else f"no minimum {scenario.metric} (best value for money)"]
+    if scenario.max_latency_p95_ms is not None:
+        items.append(f"single-item latency p95 ≤ {scenario.max_latency_p95_ms:g} ms")
+    if scenario.label_budget is not None:
+        items.append(f"at most {scenario.label_budget:,} labels")
+    items.append(f"{fmt_volume(scenario.volume_per_month)} items/month for "
+                 f"{scenario.horizon_months:g} months, deployed on {scenario.hardware}")
+    return items
+
+
+def is_winner(rec: Any, verdict: Any) -> bool:
+    """Whether ``verdict`` is the recommendation (by name: objects may be copies)."""
+    return rec.winner is not None and label_of(rec.winner.summary) == label_of(verdict.summary)
+
+
+def sorted_verdicts(rec: Any) -> list[Any]:
+    """Winner first, then what qualifies by cost, then the rest by quality."""
+    metric = rec.scenario.metric
+
+    def key(v: Any) -> tuple:
+        winner = is_winner(rec, v)
+        quality = v.summary.quality(metric)
+        return (not winner, not v.qualifies, v.cost.total_usd if v.qualifies else 0.0,
+                -(quality if quality is not None and not math.isnan(quality) else -1))
+
+    return sorted(rec.verdicts, key=key)
+
+
+def closest_verdicts(rec: Any) -> list[Any]:
+    """`Recommendation.closest` as a list of verdicts, whatever shape it came in."""
+    closest = getattr(rec, "closest", None)
+    if closest is None:
+        return []
+    items = list(closest) if isinstance(closest, (list, tuple)) else [closest]
+    by_label = {label_of(v.summary): v for v in rec.verdicts}
+    out = []
+    for item in items:
+        if hasattr(item, "summary"):
+            out.append(item)
+        elif label_of(item) in by_label:
+            out.append(by_label[label_of(item)])
+    return out
+
+
+def recommendation_section(rec: Any, scenario: Any) -> str:
+    """The answer in one sentence, the constraints, and why every other candidate lost."""
+    metric = scenario.metric
+    constraints = "".join(f"<li>{escape(c)}</li>" for c in constraints_of(scenario))
+    parts = []
+    if rec.winner is not None:
+        w, c = rec.winner.summary, rec.winner.cost
+        runners = [v for v in sorted_verdicts(rec) if v.qualifies and not is_winner(rec, v)]
+        nxt = (f" The next cheapest that qualifies, {escape(label_of(runners[0].summary))}, "
+               f"costs {fmt_usd(runners[0].extra_usd_vs_winner or 0)} more."
+               if runners else " It is the only candidate that qualifies.")
+        latency = (f", p95 latency {_num(w.latency_p95_ms, '{:.1f}')} ms"
+                   if w.latency_p95_ms is not None else "")
+        parts.append(
+            f'<p class="verdict">Deploy <b>{escape(label_of(w))}</b>: the cheapest candidate '
+            f"that meets every constraint — {metric} {quality_text(w, metric)}{latency}, "
+            f"<b>{fmt_usd(c.total_usd)}</b> over {scenario.horizon_months:g} months "
+            f"({fmt_usd(c.annotation_usd)} annotation, {fmt_usd(c.training_usd)} training, "
+            f"{fmt_usd(c.inference_usd)} inference).{nxt}</p>")
+    else:
+        parts.append('<p class="verdict none"><b>No candidate meets every constraint.</b> '
+                     "The closest ones, and what would have to change for each:</p>")
+        items = []
+        for v in closest_verdicts(rec):
+            changes = list(getattr(v, "what_would_have_to_change", None) or v.failed)
+            items.append(f"<li><b>{escape(label_of(v.summary))}</b> ({metric} "
+                         f"{quality_text(v.summary, metric)}, {fmt_usd(v.cost.total_usd)}): "
+                         + "; or ".join(escape(x) for x in changes) + "</li>")
+        parts.append(f'<ul class="compact">{"".join(items) or "<li>none</li>"}</ul>')
+    parts.append(f'<h3>Constraints</h3><ul class="compact">{constraints}</ul>')
+    others = []
+    for v in sorted_verdicts(rec):
+        if is_winner(rec, v):
+            continue
+        if v.qualifies:
+            why = (f'<span class="ok">qualifies</span>, costs '
+                   f"{fmt_usd(v.extra_usd_vs_winner or 0)} more")
+        else:
+            why = '<span class="bad">fails</span>: ' + "; ".join(escape(f) for f in v.failed)
+        others.append(f"<li>{escape(label_of(v.summary))} — {why}</li>")
+    if others:
+        parts.append(f'<h3>The others</h3><ul class="compact">{"".join(others)}</ul>')
+    return "\n".join(parts)
+
+
+def candidate_table(rec: Any, scenario: Any, verdicts: Sequence[Any]) -> str:
+    """Every candidate@budget with its measured numbers, its costs, and its verdict."""
+    metric = scenario.metric
+    other = "macro_f1" if metric == "accuracy" else "accuracy"
+    head = ["candidate @ budget", "labels", "runs", f"{metric} ± std", other, "ECE",
+            "p50 ms", "p95 ms", "items/s", "train s", "annotation", "training",
+            "inference", "total", "verdict"]
+    rows = []
+    for v in verdicts:
+        s, c = v.summary, v.cost
+        winner = is_winner(rec, v)
+        if winner:
+            verdict = '<span class="ok">★ recommended</span>'
+        elif v.qualifies:
+            verdict = f'<span class="ok">qualifies</span>, +{fmt_usd(v.extra_usd_vs_winner or 0)}'
+        else:
+            verdict = '<span class="bad">fails</span>: ' + "; ".join(escape(f) for f in v.failed)
+        notes = getattr(c, "notes", None) or []
+        notes = [notes] if isinstance(notes, str) else list(notes)
+        cells = [
+            escape(label_of(s)), f"{s.n_labels:,.0f}", str(s.n_runs), quality_text(s, metric),
+            _num(getattr(s, other, None)), _num(getattr(s, "ece", None)),
+            _num(s.latency_p50_ms, "{:.2f}"), _num(s.latency_p95_ms, "{:.2f}"),
+            _num(s.throughput_items_per_s, "{:,.0f}"), _num(s.train_seconds, "{:.2f}"),
+            fmt_usd(c.annotation_usd), fmt_usd(c.training_usd), fmt_usd(c.inference_usd),
+            f'<b title="{escape(" ".join(map(str, notes)))}">{fmt_usd(c.total_usd)}</b>',
+            verdict,
+        ]
+        tds = "".join(f"<td>{x}</td>" if i in (0, len(cells) - 1) else f"<td class=num>{x}</td>"
+                      for i, x in enumerate(cells))
+        rows.append(f'<tr class="{"winner" if winner else ""}">{tds}</tr>')
+    ths = "".join(f"<th>{escape(h)}</th>" for h in head)
+    return (f'<div class="scroll"><table><thead><tr>{ths}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>'
+            '<p class="muted">Quality, latency, throughput and train seconds are measured '
+            "(mean over seeds); dollars are computed from the price table for "
+            f"{fmt_volume(scenario.volume_per_month)} items/month over "
+            f"{scenario.horizon_months:g} months. Hover a total for the cost model's "
+            "notes.</p>")
+
+
+def failed_runs_section(records: Sequence[Any]) -> str:
+    """Runs that crashed, with their errors: a silent gap in the table would mislead."""
+    failed = [r for r in records if r.status != "ok"]
+    if not failed:
+        return '<p class="muted">None: every run finished.</p>'
+    rows = []
+    for r in sorted(failed, key=lambda r: (r.candidate, r.budget, r.seed)):
+        error = (r.error or "unknown error").strip()
+        first = escape(error.splitlines()[0][:240]) if error else "unknown error"
+        full = (f"<details><summary>{first}</summary><pre>{escape(error)}</pre></details>"
+                if "\n" in error or len(error) > 240 else first)
+        rows.append(f"<tr><td>{escape(r.candidate)}</td><td>{escape(r.budget)}</td>"
+                    f"<td class=num>{r.seed}</td><td>{full}</td></tr>")
+    return ('<div class="scroll"><table><thead><tr><th>candidate</th><th>budget</th>'
+            f'<th>seed</th><th>error</th></tr></thead><tbody>{"".join(rows)}</tbody>'
+            "</table></div><p class=\"muted\">Failed runs are left out of the table, the "
+            "plots and the recommendation.</p>")
+
+
+def machine_of(environment: dict[str, Any] | None) -> str:
+    """A one-line description of the measuring machine from a run's environment dict."""
+    env = environment or {}
+    for key in ("machine", "description", "host"):
+        if isinstance(env.get(key), str) and env[key]:
+            return env[key]
+    parts = []
+    for key in ("cpu", "processor", "cpu_model", "cpu_count", "logical_cpus", "memory_gib",
+                "gpu", "platform", "os", "python", "torch"):
+        value = env.get(key)
+        if value not in (None, "", [], {}):
+            parts.append(f"{key} {value}" if key in ("python", "torch", "cpu_count",
+                                                     "logical_cpus", "memory_gib")
+                         else str(value))
+    if not parts:
+        parts = [f"{k}={v}" for k, v in list(env.items())[:4] if isinstance(v, (str, int))]
+    return ", ".join(parts) or "unknown machine (no environment recorded)"
+
+
+def methods_section(ok: Sequence[Any], scenario: Any, prices: Any, rec: Any) -> str:
+    """Which numbers are measured where, and which come from the dated price table."""
+    machines = sorted({machine_of(r.environment) for r in ok})
+    n_test = sorted({r.n_test for r in ok if r.n_test})
+    seeds = sorted({r.seed for r in ok})
+    batch = sorted({r.batch_size for r in ok if r.batch_size})
+    hardware = getattr(prices, "hardware", {}).get(scenario.hardware)
+    measured_on = getattr(prices, "measurement_hardware", None)
+    deploy = (f"{escape(scenario.hardware)} at {fmt_usd(hardware.usd_per_hour)}/hour, speed "
+              f"factor {hardware.speed_factor:g} relative to the measurement machine"
+              + (f" ({escape(measured_on)})" if measured_on else "")
+              + f"; source: {escape(str(getattr(hardware, 'source', 'price table')))}"
+              if hardware is not None else escape(scenario.hardware))
+    label_source = getattr(prices, "usd_per_label_source", None)
+    overridden = list(getattr(prices, "overridden", []) or [])
+    items = [
+        "<b>Measured</b> on " + "; ".join(escape(m) for m in machines)
+        + f": quality on the test split ({', '.join(map(str, n_test)) or '?'} items), "
+        f"mean ± std over seeds {', '.join(map(str, seeds))}; train seconds; throughput at "
+        f"batch size {', '.join(map(str, batch)) or 'as configured'}; single-item latency "
+        "p50/p95; peak memory; tokens per item for LLM candidates.",
+        f"<b>From the price table dated {escape(str(getattr(prices, 'date', '?')))}</b>: "
+        f"annotation at {fmt_usd(getattr(prices, 'usd_per_label', 0.0))} per label"
+        + (f" ({escape(label_source)})" if label_source else "")
+        + f"; deployment hardware {deploy}; LLM API prices per million tokens.",
+        "<b>Computed</b>: total = annotation (labels × price per label) + training "
+        "(measured seconds ÷ speed factor × hourly price) + inference over the horizon "
+        "(self-hosted: the larger of an always-on instance and items ÷ measured throughput "
+        "× hourly price; API: tokens × price). Break-even volumes solve for equal totals.",
+    ]
+    if overridden:
+        items.append("<b>Overridden</b> prices: " + escape(", ".join(overridden)) + ".")
+    items.append("Speed factors for hardware other than the measurement machine are "
+                 "assumptions, not measurements: benchmark on the target hardware for "
+                 "numbers you can rely on.")
+    return f'<ul class="compact">{"".join(f"<li>{i}</li>" for i in items)}</ul>'
