@@ -1,0 +1,26 @@
+"""`whichmodel demo` runs bench → choose → report on the packaged data, and resumes."""
+
+from __future__ import annotations
+
+from whichmodel.bench.ledger import read_records
+from whichmodel.cli import main
+from whichmodel.cli.demo import demo_data_path
+
+
+def test_demo_pipeline_and_rerun_skips(tmp_path, capsys):
+    assert demo_data_path().is_file()
+    args = ["demo", "--out", str(tmp_path), "--families", "tfidf", "--seeds", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    records = read_records(tmp_path / "demo.sqlite")
+    assert len(records) == 3 and all(r.status == "ok" for r in records)  # 3 budgets
+    assert {r.budget for r in records} == {"8/class", "24/class", "all"}
+    assert all(r.accuracy and r.accuracy > 1 / 6 for r in records)  # above chance
+    html = (tmp_path / "report.html").read_text()
+    assert "<img" in html and "tfidf" in html
+    assert "Pareto frontier" in out
+
+    stamps = {r.key: r.created_at for r in records}
+    assert main(args) == 0  # rerun: nothing is trained again
+    again = read_records(tmp_path / "demo.sqlite")
+    assert {r.key: r.created_at for r in again} == stamps
