@@ -38,32 +38,44 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "the Pareto frontier and the volumes where the answer changes.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("ledger", metavar="LEDGER", help="SQLite ledger from `whichmodel bench`")
-    parser.add_argument("--volume", required=True, metavar="N[/PERIOD]",
-                        help="items to classify per period, e.g. 5e6 or 5e6/month")
-    parser.add_argument("--per", choices=sorted(MONTHS_PER), default=None,
-                        help="period of --volume (default month)")
-    parser.add_argument("--metric", choices=["accuracy", "macro_f1"], default=None,
-                        help="quality metric of the bar (default accuracy)")
-    bar = parser.add_mutually_exclusive_group()
-    bar.add_argument("--min-accuracy", type=float, metavar="X", help="minimum mean accuracy")
-    bar.add_argument("--min-quality", type=float, metavar="X",
-                     help="minimum mean of --metric")
-    parser.add_argument("--max-latency-ms", type=float, metavar="MS",
-                        help="maximum single-item p95 latency on the deployment hardware")
-    parser.add_argument("--label-budget", type=int, metavar="N",
-                        help="most labelled examples you can pay for")
-    parser.add_argument("--horizon-months", type=float, default=12.0, metavar="M",
-                        help="months to total the costs over (default 12)")
-    parser.add_argument("--hardware", default=None, metavar="KEY",
-                        help="deployment hardware, a key of prices.yaml (default cpu-small)")
-    parser.add_argument("--training-hardware", default=None, metavar="KEY",
-                        help="hardware training runs on (default: the deployment hardware)")
-    parser.add_argument("--prices", metavar="FILE", help="YAML of price overrides")
-    parser.add_argument("--dataset", metavar="NAME",
-                        help="only runs on this dataset (when the ledger holds several)")
+    add_scenario_arguments(parser, volume_required=True)
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (the recommendation) instead of tables")
     parser.set_defaults(func=run)
+
+
+def add_scenario_arguments(parser: argparse.ArgumentParser, *, volume_required: bool) -> None:
+    """The scenario flags shared by `choose` and `report`, read by `build_scenario`.
+
+    Without ``volume_required`` --volume defaults to 1e6 (a report is useful before anyone
+    has settled on a volume).
+    """
+    group = parser.add_argument_group("scenario")
+    group.add_argument("--volume", required=volume_required,
+                       default=None if volume_required else "1e6", metavar="N[/PERIOD]",
+                       help="items to classify per period, e.g. 5e6 or 5e6/month"
+                            + ("" if volume_required else " (default 1e6)"))
+    group.add_argument("--per", choices=sorted(MONTHS_PER), default=None,
+                       help="period of --volume (default month)")
+    group.add_argument("--metric", choices=["accuracy", "macro_f1"], default=None,
+                       help="quality metric of the bar (default accuracy)")
+    bar = group.add_mutually_exclusive_group()
+    bar.add_argument("--min-accuracy", type=float, metavar="X", help="minimum mean accuracy")
+    bar.add_argument("--min-quality", type=float, metavar="X",
+                     help="minimum mean of --metric")
+    group.add_argument("--max-latency-ms", type=float, metavar="MS",
+                       help="maximum single-item p95 latency on the deployment hardware")
+    group.add_argument("--label-budget", type=int, metavar="N",
+                       help="most labelled examples you can pay for")
+    group.add_argument("--horizon-months", type=float, default=12.0, metavar="M",
+                       help="months to total the costs over (default 12)")
+    group.add_argument("--hardware", default=None, metavar="KEY",
+                       help="deployment hardware, a key of prices.yaml (default cpu-small)")
+    group.add_argument("--training-hardware", default=None, metavar="KEY",
+                       help="hardware training runs on (default: the deployment hardware)")
+    group.add_argument("--prices", metavar="FILE", help="YAML of price overrides")
+    group.add_argument("--dataset", metavar="NAME",
+                       help="only runs on this dataset (when the ledger holds several)")
 
 
 def parse_volume(text: str, per: str | None) -> float:
