@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-import yaml
 
 from whichmodel.bench.record import RunRecord
 from whichmodel.choose import (
@@ -16,29 +15,11 @@ from whichmodel.choose import (
     smallest_budget_meeting,
     summarize,
 )
-from whichmodel.costs import Scenario, break_even_volume, load_prices
+from whichmodel.costs import Scenario, break_even_volume
 from whichmodel.errors import DataError, UsageError
 
+
 # Round prices (see tests/costs/test_cost_model.py): cpu $0.10/h -> $73 per instance-month.
-CATALOGUE = {
-    "date": "2025-01-01", "measurement_hardware": "cpu",
-    "usd_per_label": 0.5, "usd_per_label_source": "test",
-    "hardware": {
-        "cpu": {"kind": "cpu", "usd_per_hour": 0.10, "speed_factor": 1.0, "source": "test"},
-        "gpu": {"kind": "gpu", "usd_per_hour": 1.00, "speed_factor": 10.0, "source": "test"},
-    },
-    "llm_api": {"cheap": {"usd_per_million_input_tokens": 1.0,
-                          "usd_per_million_output_tokens": 4.0, "source": "test"}},
-}
-
-
-@pytest.fixture
-def prices(tmp_path):
-    path = tmp_path / "prices.yaml"
-    path.write_text(yaml.safe_dump(CATALOGUE))
-    return load_prices(path=path)
-
-
 def runs(candidate, budget, accuracies, *, family="setfit", n_labels=80, dataset="d",
          **fields) -> list[RunRecord]:
     """One ok run per accuracy, seeds 0, 1, 2, ..."""

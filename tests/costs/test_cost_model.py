@@ -11,7 +11,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import yaml
 
 from whichmodel.bench.record import RunRecord
 from whichmodel.costs import (
@@ -24,25 +23,6 @@ from whichmodel.costs import (
     total_cost_at_volumes,
 )
 from whichmodel.errors import DataError, SpecError, UsageError
-
-CATALOGUE = {
-    "date": "2025-01-01", "currency": "USD", "measurement_hardware": "cpu",
-    "usd_per_label": 0.5, "usd_per_label_source": "test",
-    "hardware": {
-        "cpu": {"kind": "cpu", "usd_per_hour": 0.10, "speed_factor": 1.0, "source": "test"},
-        "gpu": {"kind": "gpu", "usd_per_hour": 1.00, "speed_factor": 10.0,
-                "family_speed_factors": {"tfidf": 2.0}, "source": "test"},
-    },
-    "llm_api": {"cheap": {"usd_per_million_input_tokens": 1.0,
-                          "usd_per_million_output_tokens": 4.0, "source": "test"}},
-}
-
-
-@pytest.fixture
-def prices(tmp_path):
-    path = tmp_path / "prices.yaml"
-    path.write_text(yaml.safe_dump(CATALOGUE))
-    return load_prices(path=path)
 
 
 def run(**fields) -> RunRecord:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -57,7 +55,8 @@ def test_predict_is_argmax_of_proba(fitted, banking77_slice, family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_save_load_in_fresh_process(fitted, banking77_slice, family, tmp_path):
+def test_save_load_in_fresh_process(fitted, banking77_slice, family, tmp_path,
+                                    fresh_process_predict):
     texts = list(banking77_slice["test_df"].text[:25])
     model = fitted[family]
     model.save(tmp_path / family)
@@ -67,20 +66,11 @@ def test_save_load_in_fresh_process(fitted, banking77_slice, family, tmp_path):
     meta = json.loads((tmp_path / family / "whichmodel.json").read_text())
     assert meta["family"] == family and meta["training"]["n_examples"] == 160
 
-    script = (
-        "import json, sys, whichmodel\n"
-        f"m = whichmodel.load_model({str(tmp_path / family)!r})\n"
-        "texts = json.loads(sys.stdin.read())\n"
-        "print(json.dumps({'pred': m.predict(texts), 'proba': m.predict_proba(texts).tolist()}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts),
-                            capture_output=True, text=True, check=True)
-    loaded = json.loads(result.stdout)
-    assert loaded["pred"] == model.predict(texts)
+    labels, proba = fresh_process_predict(tmp_path / family, texts)
+    assert labels == model.predict(texts)
     # Transformer embeddings differ by ~1e-7 with batch composition (padding length),
     # so probabilities are compared to 1e-5; the labels above must be identical.
-    np.testing.assert_allclose(np.array(loaded["proba"], dtype=np.float32),
-                               model.predict_proba(texts), atol=1e-5)
+    np.testing.assert_allclose(proba, model.predict_proba(texts), atol=1e-5)
 
 
 def test_multi_label_tfidf():

@@ -8,8 +8,6 @@ is marked slow.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -153,24 +151,17 @@ def test_early_stopping_restores_the_best_body(slice_data):
     assert [e["score"] for e in log["evaluations"] if e["step"] == log["best_step"]] == [best]
 
 
-def test_save_and_load_in_a_fresh_process(slice_data, tiny_model, tmp_path):
+def test_save_and_load_in_a_fresh_process(slice_data, tiny_model, tmp_path,
+                                         fresh_process_predict):
     _, _, test_texts, _ = slice_data
     texts = test_texts[:25]
     tiny_model.save(tmp_path / "m")
     files = {p.name for p in (tmp_path / "m").rglob("*")}
     assert {"whichmodel.json", "head.safetensors", "head.json", "model.safetensors"} <= files
     assert not any(name.endswith((".pkl", ".pickle", ".joblib", ".bin")) for name in files)
-    script = (
-        "import json, sys, whichmodel\n"
-        f"m = whichmodel.load_model({str(tmp_path / 'm')!r})\n"
-        "texts = json.loads(sys.stdin.read())\n"
-        "print(json.dumps({'pred': m.predict(texts), 'proba': m.predict_proba(texts).tolist()}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts),
-                            capture_output=True, text=True, check=True)
-    loaded = json.loads(result.stdout)
-    assert loaded["pred"] == tiny_model.predict(texts)
-    np.testing.assert_allclose(loaded["proba"], tiny_model.predict_proba(texts), atol=1e-6)
+    labels, proba = fresh_process_predict(tmp_path / "m", texts)
+    assert labels == tiny_model.predict(texts)
+    np.testing.assert_allclose(proba, tiny_model.predict_proba(texts), atol=1e-6)
     assert type(load_model(tmp_path / "m")).__name__ == "SetFitClassifier"
 
 
