@@ -19,7 +19,7 @@ from whichmodel.costs import Scenario, break_even_volume
 from whichmodel.errors import DataError, UsageError
 
 
-# Round prices (see tests/costs/test_cost_model.py): cpu $0.10/h -> $73 per instance-month.
+# Round prices (TEST_PRICE_CATALOGUE in tests/conftest.py): cpu $0.10/h -> $73 per instance-month.
 def runs(candidate, budget, accuracies, *, family="setfit", n_labels=80, dataset="d",
          **fields) -> list[RunRecord]:
     """One ok run per accuracy, seeds 0, 1, 2, ..."""
@@ -194,3 +194,18 @@ def test_nothing_to_choose_from_and_bad_metric(prices):
         recommend([], Scenario(hardware="cpu"), prices)
     with pytest.raises(UsageError, match="unknown metric"):
         recommend(runs("a", "all", [0.9]), Scenario(metric="f2", hardware="cpu"), prices)
+
+
+def test_a_tie_to_the_cent_goes_to_the_better_model(prices):
+    # Same labels and instance floor; train seconds differ by 0.1 s = $0.0000028: a tie.
+    records = (runs("worse", "8/class", [0.87], train_seconds=0.0)
+               + runs("better", "8/class", [0.90], train_seconds=0.1))
+    rec = recommend(records, Scenario(volume_per_month=1e3, min_quality=0.8,
+                                      hardware="cpu"), prices)
+    assert rec.winner.summary.candidate == "better"
+    # A real difference still goes to the cheaper one: 40 more labels = $20 more.
+    records = (runs("worse", "8/class", [0.87], n_labels=80)
+               + runs("better", "8/class", [0.90], n_labels=120))
+    rec = recommend(records, Scenario(volume_per_month=1e3, min_quality=0.8,
+                                      hardware="cpu"), prices)
+    assert rec.winner.summary.candidate == "worse"

@@ -212,7 +212,11 @@ def recommend(records_or_summaries: Sequence[RunRecord] | Sequence[CandidateSumm
     if scenario.metric not in METRICS:
         raise UsageError(f"unknown metric {scenario.metric!r}; use one of {', '.join(METRICS)}")
     verdicts = [_judge(s, scenario, prices) for s in summaries]
-    passing = sorted((v for v in verdicts if v.qualifies), key=lambda v: v.cost.total_usd)
+    # Cheapest first; totals equal to the cent are a tie, which the better model wins
+    # (a fraction of a cent is noise in measured seconds, not a reason to lose quality).
+    passing = sorted((v for v in verdicts if v.qualifies),
+                     key=lambda v: (round(v.cost.total_usd, 2),
+                                    -v.summary.quality(scenario.metric)))
     others = sorted((v for v in verdicts if not v.qualifies), key=lambda v: v.cost.total_usd)
     winner = passing[0] if passing else None
     if winner is not None:
