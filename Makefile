@@ -5,10 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.whichmodel-installed
+TEST_STAMP := $(VENV)/.whichmodel-test-installed
 DEMO_OUT ?= whichmodel-demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test install lint bench-setfit clean
+.PHONY: demo test install lint clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -16,19 +17,24 @@ $(PY):
 # torch is pinned to the local CPU wheel by constraints.txt; any other spec pulls GBs of CUDA.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	$(PIP) install -q -c constraints.txt -e .
 	touch $(STAMP)
+
+# Tests also exercise the optional MLflow export.
+$(TEST_STAMP): $(STAMP)
+	$(PIP) install -q -c constraints.txt -e ".[dev,mlflow]"
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/whichmodel demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check whichmodel tests benchmarks
 
 clean:

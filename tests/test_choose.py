@@ -10,6 +10,7 @@ import pytest
 from whichmodel.bench.record import RunRecord
 from whichmodel.choose import (
     CandidateSummary,
+    describe_switches,
     learning_curve,
     recommend,
     smallest_budget_meeting,
@@ -209,3 +210,19 @@ def test_a_tie_to_the_cent_goes_to_the_better_model(prices):
     rec = recommend(records, Scenario(volume_per_month=1e3, min_quality=0.8,
                                       hardware="cpu"), prices)
     assert rec.winner.summary.candidate == "worse"
+
+
+def test_alternating_switches_are_summarised(prices):
+    # Throughputs 1% apart: instance counts step at slightly different volumes, so the
+    # cheapest alternates at every step; the description folds that into one sentence.
+    records = (runs("a", "8/class", [0.95], throughput_items_per_s=100.0)
+               + runs("b", "8/class", [0.90], throughput_items_per_s=101.0))
+    rec = recommend(records, Scenario(volume_per_month=1e3, min_quality=0.8,
+                                      hardware="cpu"), prices)
+    assert rec.winner.summary.candidate == "a"  # same cost at 1e3: the better one
+    assert len(rec.switch_volumes) > 3
+    assert all(v.extra_usd_vs_winner >= 0 for v in rec.verdicts)
+    [sentence] = describe_switches(rec.switch_volumes)
+    assert "alternates between a @ 8/class and b @ 8/class" in sentence
+    assert describe_switches([(1e5, "x", "y")]) == [
+        "Above 100,000 items/month the cheapest qualifying choice switches from x to y."]

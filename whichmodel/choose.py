@@ -200,6 +200,34 @@ class Recommendation:
         return next(v.cost.total_usd for v in self.verdicts if v.summary is summary)
 
 
+def describe_switches(switches: Sequence[tuple[float, str, str]]) -> list[str]:
+    """Sentences for the switch volumes, with alternating runs summarised.
+
+    Self-hosted costs are step functions (whole instances), so two choices of nearly equal
+    throughput trade places at every instance step; listing each trade is true but useless.
+    A run of switches back and forth between the same two choices becomes one sentence.
+    """
+    sentences, i = [], 0
+    while i < len(switches):
+        volume, old, new = switches[i]
+        j = i
+        while (j + 1 < len(switches)
+               and {switches[j + 1][1], switches[j + 1][2]} == {old, new}):
+            j += 1
+        if j - i >= 2:
+            sentences.append(
+                f"From {volume:,.0f} to {switches[j][0]:,.0f} items/month the cheapest "
+                f"alternates between {old} and {new} ({j - i + 1} switches: their costs "
+                f"stay within one instance step of each other), ending with {switches[j][2]}.")
+        else:
+            for k in range(i, j + 1):
+                v, a, b = switches[k]
+                sentences.append(f"Above {v:,.0f} items/month the cheapest qualifying choice "
+                                 f"switches from {a} to {b}.")
+        i = j + 1
+    return sentences
+
+
 def recommend(records_or_summaries: Sequence[RunRecord] | Sequence[CandidateSummary],
               scenario: Scenario, prices: Prices) -> Recommendation:
     """Judge every choice against `scenario` at its volume and pick the cheapest that
@@ -221,7 +249,9 @@ def recommend(records_or_summaries: Sequence[RunRecord] | Sequence[CandidateSumm
     winner = passing[0] if passing else None
     if winner is not None:
         for verdict in verdicts:
-            verdict.extra_usd_vs_winner = verdict.cost.total_usd - winner.cost.total_usd
+            # Never negative: the winner is the cheapest to the cent (sub-cent ties aside).
+            verdict.extra_usd_vs_winner = max(0.0, verdict.cost.total_usd
+                                              - winner.cost.total_usd)
     closest: list[Verdict] = []
     if winner is None:
         closest = sorted(others, key=lambda v: (v.shortfall, v.cost.total_usd))[:CLOSEST_COUNT]

@@ -156,6 +156,8 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from whichmodel.choose import describe_switches
+
     # Piped output (CI logs, `| tee`) gets a wide table instead of rich's 80 columns.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     metric = rec.scenario.metric
@@ -174,7 +176,9 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
         if v is rec.winner:
             verdict = "[green]recommended[/]"
         elif v.qualifies:
-            verdict = f"qualifies, +${v.extra_usd_vs_winner:,.0f}"
+            extra = v.extra_usd_vs_winner
+            verdict = ("qualifies, same cost" if abs(extra) < 0.5
+                       else f"qualifies, +${extra:,.0f}")
         else:
             verdict = f"[red]{'; '.join(v.failed)}[/]"
         table.add_row(
@@ -191,9 +195,8 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
                        for s in rec.pareto)
     console.print(f"Pareto frontier ({metric} vs total cost): {pareto or 'none'}")
     if rec.switch_volumes:
-        for volume, old, new in rec.switch_volumes:
-            console.print(f"Above {volume:,.0f} items/month the cheapest qualifying choice "
-                          f"switches from {old} to {new}.")
+        for sentence in describe_switches(rec.switch_volumes):
+            console.print(sentence)
     elif rec.winner is not None:
         console.print("The recommendation holds from 100 to 10,000,000,000 items/month.")
     overridden = f"; overridden: {', '.join(prices.overridden)}" if prices.overridden else ""

@@ -187,10 +187,10 @@ def _cost_volume(rec: Any, scenario: Any, prices: Any) -> str:
                      "One line per candidate (at its recommended or best budget). Circles "
                      "mark break-even volumes, where two candidates cost the same.",
                      "No candidate to price.")
-    switches = list(getattr(rec, "switch_volumes", []) or [])
-    items = [f"<li>at {plots.fmt_volume(v)} items/month the recommendation changes from "
-             f"<b>{escape(_name(a))}</b> to <b>{escape(_name(b))}</b></li>"
-             for v, a, b in switches]
+    from whichmodel.choose import describe_switches
+
+    switches = [(v, _name(a), _name(b)) for v, a, b in rec.switch_volumes]
+    items = [f"<li>{escape(sentence)}</li>" for sentence in describe_switches(switches)]
     items += [f"<li>{escape(a)} and {escape(b)} cost the same ({plots.fmt_usd(t)}) at "
               f"{plots.fmt_volume(v)} items/month</li>" for a, b, v, t in crossings]
     if not items:
