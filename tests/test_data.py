@@ -326,6 +326,16 @@ def test_shots_more_than_a_class_has() -> None:
     assert "'rare' has 3" in msg and "Lower --shots to 3" in msg and "--budget" in msg
 
 
+def test_shots_up_to_takes_all_of_a_small_class() -> None:
+    ds = make({"a": 20, "rare": 3})
+    sample = few_shot_sample(ds, shots=8, seed=0, up_to=True)
+    assert sample.class_counts() == {"a": 8, "rare": 3}
+    # classes large enough draw exactly what the strict mode draws
+    big = make({"a": 20, "b": 20})
+    assert few_shot_sample(big, shots=8, seed=4, up_to=True).texts == \
+        few_shot_sample(big, shots=8, seed=4).texts
+
+
 def test_budget_spread_evenly_and_deterministic() -> None:
     ds = make({"a": 40, "b": 40, "c": 2, "d": 40})
     sample = few_shot_sample(ds, budget=23, seed=0)

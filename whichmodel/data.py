@@ -444,8 +444,12 @@ def split_dataset(ds: Dataset, test_size: float = 0.2, seed: int = 0
 
 
 def few_shot_sample(ds: Dataset, *, shots: int | None = None, budget: int | None = None,
-                    seed: int = 0) -> Dataset:
+                    seed: int = 0, up_to: bool = False) -> Dataset:
     """A seeded sample of labelled rows: ``shots`` per class, or ``budget`` in total.
+
+    A class with fewer than ``shots`` rows is an error, unless ``up_to``: then it gives
+    all it has (a benchmark's "64 per class" on data where a few classes are smaller,
+    as in the SetFit paper); the sample's length says how many labels were really used.
 
     With ``budget`` the labels are spread as evenly as the classes allow (every class
     gets at least one); which classes get the remainder is drawn with ``seed``. Classes
@@ -468,7 +472,7 @@ def few_shot_sample(ds: Dataset, *, shots: int | None = None, budget: int | None
         if shots < 1:
             raise DataError(f"--shots must be at least 1, got {shots}.")
         short = [c for c in classes if len(by_class[c]) < shots]
-        if short:
+        if short and not up_to:
             listed = ", ".join(f"{c!r} has {len(by_class[c])}" for c in short[:5])
             fewest = min(len(by_class[c]) for c in short)
             raise DataError(
@@ -476,7 +480,7 @@ def few_shot_sample(ds: Dataset, *, shots: int | None = None, budget: int | None
                 f"{len(short)} class(es) have fewer: {listed}{' ...' if len(short) > 5 else ''}. "
                 f"Lower --shots to {fewest}, or use --budget N to spread N labels over "
                 "the classes.")
-        quota = dict.fromkeys(classes, shots)
+        quota = {c: min(shots, len(by_class[c])) for c in classes}
     else:
         assert budget is not None
         if budget < len(classes):

@@ -90,3 +90,11 @@ def test_split_when_no_test_file(spec_file, banking77_slice):
     with tempfile.TemporaryDirectory() as folder:
         (record,) = run_benchmark(spec, f"{folder}/r.sqlite", progress=False)
     assert record.status == "ok" and record.n_test == 40 and record.n_labels == 120
+
+
+def test_per_class_budget_larger_than_a_class_uses_what_there_is(spec_file, tmp_path):
+    # The slice has 16 training rows per intent: "20 per class" means up to 20.
+    spec = load_spec(spec_file(budgets=[20], seeds=[1]))
+    [record] = run_benchmark(spec, tmp_path / "runs.sqlite", progress=False)
+    assert record.status == "ok" and record.budget == "20/class"
+    assert record.n_labels == 160  # 10 intents x all 16 rows, not 200

@@ -95,7 +95,9 @@ def sample_budget(train: Any, budget: Budget, seed: int) -> Any:
     if budget.unit == "all":
         return train
     if budget.unit == "per_class":
-        return few_shot_sample(train, shots=budget.n, seed=seed)
+        # "N per class" means up to N: classes with fewer give all they have, and the
+        # row's n_labels records the labels really used.
+        return few_shot_sample(train, shots=budget.n, seed=seed, up_to=True)
     return few_shot_sample(train, budget=budget.n, seed=seed)
 
 
