@@ -88,3 +88,17 @@ def test_unseen_test_label(banking77_slice, tmp_path):
 def test_help_teaches():
     done = cli("train", "--help")
     assert done.returncode == 0 and "examples:" in done.stdout and "--shots" in done.stdout
+
+
+def test_train_setfit_from_the_cli(banking77_slice, tmp_path):
+    model_dir = tmp_path / "setfit"
+    done = cli("train", str(banking77_slice["train"]), "--text", "text", "--label", "category",
+               "--model", "setfit", "--shots", "4", "--backbone", "all-MiniLM-L6-v2",
+               "--set", "num_epochs=2", "--set", "batch_size=16", "--out", str(model_dir))
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((model_dir / "whichmodel.json").read_text())
+    assert meta["family"] == "setfit" and meta["settings"]["num_epochs"] == 2
+    assert meta["training"]["n_examples"] == 40 and (model_dir / "body").is_dir()
+    done = cli("evaluate", str(model_dir), str(banking77_slice["test"]), "--text", "text",
+               "--label", "category", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["accuracy"] > 0.4
