@@ -106,3 +106,36 @@ def test_parse_volume_periods():
     assert parse_volume("1000", "day") == pytest.approx(1000 * 365.25 / 12)
     with pytest.raises(UsageError):
         parse_volume("5e6/day", "month")
+
+
+def test_spec_price_overrides_in_the_ledger_are_used(banking77_slice, tmp_path):
+    """`choose` prices runs with the spec's `prices:` section unless --prices is given."""
+    import json as _json
+
+    from whichmodel.bench.runner import run_benchmark
+    from whichmodel.bench.spec import parse_spec
+    from whichmodel.cli import main as cli_main
+
+    spec = parse_spec({
+        "dataset": {"train": str(banking77_slice["train"]), "test": str(banking77_slice["test"]),
+                    "text": "text", "label": "category"},
+        "budgets": [2], "seeds": [1], "candidates": [{"name": "tfidf", "family": "tfidf"}],
+        "prices": {"usd_per_label": 1.0, "usd_per_label_source": "test quote"},
+        "measure": {"latency_samples": 5}}, base_dir=tmp_path)
+    ledger = tmp_path / "runs.sqlite"
+    run_benchmark(spec, ledger, progress=False)
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert cli_main(["choose", str(ledger), "--volume", "1e3", "--json"]) == 0
+    [verdict] = _json.loads(buffer.getvalue())["verdicts"]
+    assert verdict["cost"]["annotation_usd"] == 20.0  # 20 labels x $1 from the spec
+    (tmp_path / "p.yaml").write_text("usd_per_label: 2.0\n")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert cli_main(["choose", str(ledger), "--volume", "1e3", "--json",
+                         "--prices", str(tmp_path / "p.yaml")]) == 0
+    [verdict] = _json.loads(buffer.getvalue())["verdicts"]
+    assert verdict["cost"]["annotation_usd"] == 40.0  # --prices wins

@@ -23,8 +23,9 @@ examples:
       --hardware t4 --horizon-months 24 --prices our-prices.yaml
   whichmodel choose runs.sqlite --min-accuracy 0.9 --volume 5e6 --json > choice.json
 
-Costs use the dated list prices shipped with whichmodel (prices.yaml) unless --prices
-overrides them (same shape as a spec's `prices:` section). Latency and throughput are
+Costs use the dated list prices shipped with whichmodel (prices.yaml), with the
+`prices:` overrides of the spec that filled the ledger; --prices FILE (same shape as a
+spec's `prices:` section) replaces those overrides. Latency and throughput are
 measured on the benchmark machine and scaled by the --hardware entry's speed factor, an
 assumption you can override there too.
 """
@@ -73,7 +74,8 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, volume_required: 
                        help="deployment hardware, a key of prices.yaml (default cpu-small)")
     group.add_argument("--training-hardware", default=None, metavar="KEY",
                        help="hardware training runs on (default: the deployment hardware)")
-    group.add_argument("--prices", metavar="FILE", help="YAML of price overrides")
+    group.add_argument("--prices", metavar="FILE",
+                       help="YAML of price overrides (default: the spec's, from the ledger)")
     group.add_argument("--dataset", metavar="NAME",
                        help="only runs on this dataset (when the ledger holds several)")
 
@@ -115,10 +117,10 @@ def build_scenario(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from whichmodel.choose import recommend
-    from whichmodel.costs.prices import load_prices, read_overrides
+    from whichmodel.costs.prices import load_prices
 
     scenario = build_scenario(args)
-    prices = load_prices(read_overrides(args.prices) if args.prices else None)
+    prices = load_prices(price_overrides(args))
     prices.hardware_price(scenario.hardware, field="--hardware")
     records = _read_ledger(args.ledger, args.dataset)
     recommendation = recommend(records, scenario, prices)
@@ -129,6 +131,21 @@ def run(args: argparse.Namespace) -> int:
         failed = sum(r.status != "ok" for r in records)
         print_recommendation(recommendation, prices, failed)
     return 0
+
+
+def price_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
+    """--prices FILE if given, else the `prices:` section of the spec that filled the
+    ledger (so `choose` and `report` price runs the way the spec said), else None."""
+    from whichmodel.costs.prices import read_overrides
+
+    if args.prices:
+        return read_overrides(args.prices)
+    if not Path(args.ledger).is_file():
+        return None  # the caller's ledger check says what to do
+    from whichmodel.bench.ledger import read_meta
+
+    spec = read_meta(args.ledger).get("spec")
+    return (json.loads(spec).get("prices") or None) if spec else None
 
 
 def _read_ledger(path: str, dataset: str | None) -> list[Any]:

@@ -35,13 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the ledger, build the scenario and prices, write the report, print its path."""
     from whichmodel.bench.ledger import read_records
-    from whichmodel.cli.choose import build_scenario
-    from whichmodel.costs.prices import load_prices, read_overrides
+    from whichmodel.cli.choose import build_scenario, price_overrides
+    from whichmodel.costs.prices import load_prices
     from whichmodel.errors import UsageError
     from whichmodel.report import write_report
 
     scenario = build_scenario(args)
-    prices = load_prices(read_overrides(args.prices) if args.prices else None)
+    prices = load_prices(price_overrides(args))
     prices.hardware_price(scenario.hardware, field="--hardware")
     if not Path(args.ledger).is_file():
         raise UsageError(f"ledger not found: {args.ledger}; run `whichmodel bench SPEC.yaml` "
