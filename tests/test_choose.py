@@ -10,6 +10,7 @@ import pytest
 from whichmodel.bench.record import RunRecord
 from whichmodel.choose import (
     CandidateSummary,
+    cost_vs_winner,
     describe_switches,
     learning_curve,
     recommend,
@@ -197,19 +198,37 @@ def test_nothing_to_choose_from_and_bad_metric(prices):
         recommend(runs("a", "all", [0.9]), Scenario(metric="f2", hardware="cpu"), prices)
 
 
-def test_a_tie_to_the_cent_goes_to_the_better_model(prices):
+def test_costs_within_the_tie_band_go_to_the_better_model(prices):
     # Same labels and instance floor; train seconds differ by 0.1 s = $0.0000028: a tie.
     records = (runs("worse", "8/class", [0.87], train_seconds=0.0)
                + runs("better", "8/class", [0.90], train_seconds=0.1))
     rec = recommend(records, Scenario(volume_per_month=1e3, min_quality=0.8,
                                       hardware="cpu"), prices)
     assert rec.winner.summary.candidate == "better"
-    # A real difference still goes to the cheaper one: 40 more labels = $20 more.
+    # 8 more labels = $4 on 916 vs 920: within the default 1% band, the better one wins and
+    # the cheaper loser says by how much it is cheaper.
+    records = (runs("worse", "8/class", [0.87], n_labels=80)
+               + runs("better", "8/class", [0.90], n_labels=88))
+    rec = recommend(records, Scenario(volume_per_month=1e3, min_quality=0.8,
+                                      hardware="cpu"), prices)
+    assert rec.winner.summary.candidate == "better"
+    worse = rec.verdicts[1]
+    assert worse.extra_usd_vs_winner == pytest.approx(-4.0)
+    assert cost_vs_winner(worse, rec.scenario) == (
+        "costs $4 less, within the 1% cost tie, at lower accuracy")
+    assert "within 1% of the cheapest qualifying choice (worse @ 8/class)" in rec.headline()
+    # No band: strictly the cheapest.
+    rec = recommend(records, Scenario(volume_per_month=1e3, min_quality=0.8, hardware="cpu",
+                                      cost_tie=0.0), prices)
+    assert rec.winner.summary.candidate == "worse"
+    assert cost_vs_winner(rec.verdicts[1], rec.scenario) == "costs $4 more"
+    # A real difference still goes to the cheaper one: 40 more labels = $20 more (2.2%).
     records = (runs("worse", "8/class", [0.87], n_labels=80)
                + runs("better", "8/class", [0.90], n_labels=120))
     rec = recommend(records, Scenario(volume_per_month=1e3, min_quality=0.8,
                                       hardware="cpu"), prices)
     assert rec.winner.summary.candidate == "worse"
+    assert "cost tie" not in rec.headline()
 
 
 def test_alternating_switches_are_summarised(prices):
@@ -226,3 +245,21 @@ def test_alternating_switches_are_summarised(prices):
     assert "alternates between a @ 8/class and b @ 8/class" in sentence
     assert describe_switches([(1e5, "x", "y")]) == [
         "Above 100,000 items/month the cheapest qualifying choice switches from x to y."]
+
+
+def test_three_way_churn_is_one_sentence_and_real_switches_stay():
+    # a -> b is a real switch; then b, c and d take turns; then d -> e is real again.
+    turns = ["b", "c", "d", "b", "d", "c", "d"]
+    switches = [(1e4, "a", "b")]
+    switches += [(1e8 * (i + 1), old, new) for i, (old, new) in enumerate(zip(turns, turns[1:]))]
+    switches.append((1e10, "d", "e"))
+    sentences = describe_switches(switches)
+    assert sentences[0] == ("Above 10,000 items/month the cheapest qualifying choice "
+                            "switches from a to b.")
+    assert sentences[1].startswith("From 100,000,000 to 600,000,000 items/month the cheapest "
+                                   "alternates between b, c and d (6 switches")
+    assert sentences[1].endswith("ending with d.")
+    assert sentences[2].endswith("switches from d to e.")
+    assert len(sentences) == 3
+    # Going back once (two switches) is listed, not summarised.
+    assert len(describe_switches([(1e4, "a", "b"), (1e5, "b", "a")])) == 2

@@ -29,7 +29,8 @@ from whichmodel.costs.scenario import Scenario
 from whichmodel.errors import DataError, UsageError
 from whichmodel.frontier import learning_curve, pareto_front, smallest_budget_meeting, switch_points
 
-__all__ = ["CandidateSummary", "Recommendation", "Verdict", "learning_curve", "recommend",
+__all__ = ["CandidateSummary", "Recommendation", "Verdict", "cost_vs_winner", "learning_curve",
+           "recommend",
            "smallest_budget_meeting", "summarize"]
 
 METRICS = ("accuracy", "macro_f1")
@@ -176,9 +177,13 @@ class Recommendation:
                     f"({'; '.join(best.failed)}).")
         w, c = self.winner, self.winner.cost
         quality = w.summary.quality(s.metric)
+        cheaper = [v for v in self.verdicts if v.qualifies and (v.extra_usd_vs_winner or 0) < -0.5]
+        tie = (f" It is within {s.cost_tie:.0%} of the cheapest qualifying choice "
+               f"({min(cheaper, key=lambda v: v.cost.total_usd).label}) and better on "
+               f"{s.metric}." if cheaper else "")
         return (f"Deploy {w.label}: {s.metric} {quality:.3f}, ${c.total_usd:,.0f} total {where}"
                 f" = annotation ${c.annotation_usd:,.0f} + training ${c.training_usd:,.0f} + "
-                f"inference ${c.inference_usd:,.0f}.")
+                f"inference ${c.inference_usd:,.0f}.{tie}")
 
     def to_dict(self) -> dict[str, Any]:
         """One JSON-ready object (non-finite numbers become null)."""
@@ -201,30 +206,48 @@ class Recommendation:
 
 
 def describe_switches(switches: Sequence[tuple[float, str, str]]) -> list[str]:
-    """Sentences for the switch volumes, with alternating runs summarised.
+    """Sentences for the switch volumes, with back-and-forth stretches summarised.
 
-    Self-hosted costs are step functions (whole instances), so two choices of nearly equal
+    Self-hosted costs are step functions (whole instances), so choices of nearly equal
     throughput trade places at every instance step; listing each trade is true but useless.
-    A run of switches back and forth between the same two choices becomes one sentence.
+    Any stretch where the cheapest returns to a choice it had left (two, three or more
+    choices taking turns) of three or more switches becomes one sentence.
     """
-    sentences, i = [], 0
-    while i < len(switches):
-        volume, old, new = switches[i]
-        j = i
-        while (j + 1 < len(switches)
-               and {switches[j + 1][1], switches[j + 1][2]} == {old, new}):
-            j += 1
-        if j - i >= 2:
-            sentences.append(
-                f"From {volume:,.0f} to {switches[j][0]:,.0f} items/month the cheapest "
-                f"alternates between {old} and {new} ({j - i + 1} switches: their costs "
-                f"stay within one instance step of each other), ending with {switches[j][2]}.")
+    if not switches:
+        return []
+    cheapest = [switches[0][1]] + [new for _, _, new in switches]  # before/after each switch
+    # Positions between two turns of the same choice are churn; merge those spans.
+    last_seen: dict[str, int] = {}
+    returns: list[tuple[int, int]] = []
+    for position, label in enumerate(cheapest):
+        if label in last_seen:
+            returns.append((last_seen[label], position))
+        last_seen[label] = position
+    spans: list[list[int]] = []
+    for start, end in sorted(returns):
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
         else:
-            for k in range(i, j + 1):
-                v, a, b = switches[k]
-                sentences.append(f"Above {v:,.0f} items/month the cheapest qualifying choice "
-                                 f"switches from {a} to {b}.")
-        i = j + 1
+            spans.append([start, end])
+    churn = {start: end for start, end in spans if end - start >= 3}
+    sentences, position = [], 0
+    while position < len(switches):
+        end = churn.get(position)
+        if end is not None:
+            taking_turns = list(dict.fromkeys(cheapest[position:end + 1]))
+            names = (" and ".join(taking_turns) if len(taking_turns) == 2
+                     else ", ".join(taking_turns[:-1]) + f" and {taking_turns[-1]}")
+            sentences.append(
+                f"From {switches[position][0]:,.0f} to {switches[end - 1][0]:,.0f} items/month "
+                f"the cheapest alternates between {names} ({end - position} switches: their "
+                f"costs stay within one instance step of each other), ending with "
+                f"{cheapest[end]}.")
+            position = end
+            continue
+        volume, old, new = switches[position]
+        sentences.append(f"Above {volume:,.0f} items/month the cheapest qualifying choice "
+                         f"switches from {old} to {new}.")
+        position += 1
     return sentences
 
 
@@ -240,18 +263,12 @@ def recommend(records_or_summaries: Sequence[RunRecord] | Sequence[CandidateSumm
     if scenario.metric not in METRICS:
         raise UsageError(f"unknown metric {scenario.metric!r}; use one of {', '.join(METRICS)}")
     verdicts = [_judge(s, scenario, prices) for s in summaries]
-    # Cheapest first; totals equal to the cent are a tie, which the better model wins
-    # (a fraction of a cent is noise in measured seconds, not a reason to lose quality).
-    passing = sorted((v for v in verdicts if v.qualifies),
-                     key=lambda v: (round(v.cost.total_usd, 2),
-                                    -v.summary.quality(scenario.metric)))
+    passing = _rank_passing([v for v in verdicts if v.qualifies], scenario)
     others = sorted((v for v in verdicts if not v.qualifies), key=lambda v: v.cost.total_usd)
     winner = passing[0] if passing else None
     if winner is not None:
         for verdict in verdicts:
-            # Never negative: the winner is the cheapest to the cent (sub-cent ties aside).
-            verdict.extra_usd_vs_winner = max(0.0, verdict.cost.total_usd
-                                              - winner.cost.total_usd)
+            verdict.extra_usd_vs_winner = verdict.cost.total_usd - winner.cost.total_usd
     closest: list[Verdict] = []
     if winner is None:
         closest = sorted(others, key=lambda v: (v.shortfall, v.cost.total_usd))[:CLOSEST_COUNT]
@@ -268,6 +285,34 @@ def recommend(records_or_summaries: Sequence[RunRecord] | Sequence[CandidateSumm
     return Recommendation(scenario=scenario, winner=winner, verdicts=passing + others,
                           pareto=pareto, switch_volumes=switches, closest=closest,
                           prices_date=prices.date, currency=prices.currency)
+
+
+def _rank_passing(passing: list[Verdict], scenario: Scenario) -> list[Verdict]:
+    """Qualifying verdicts, winner first, then by total cost.
+
+    The winner is the best-quality choice whose total is within ``scenario.cost_tie`` of
+    the cheapest (equal quality: the cheaper one), so a cent of measured-seconds noise never
+    costs a point of accuracy.
+    """
+    if not passing:
+        return []
+    by_cost = sorted(passing, key=lambda v: (v.cost.total_usd,
+                                             -v.summary.quality(scenario.metric)))
+    ceiling = by_cost[0].cost.total_usd * (1 + max(0.0, scenario.cost_tie)) + 0.005
+    tied = [v for v in by_cost if v.cost.total_usd <= ceiling]
+    winner = max(tied, key=lambda v: (v.summary.quality(scenario.metric), -v.cost.total_usd))
+    return [winner] + [v for v in by_cost if v is not winner]
+
+
+def cost_vs_winner(verdict: Verdict, scenario: Scenario) -> str:
+    """How a qualifying choice's total compares with the winner's, in words."""
+    extra = verdict.extra_usd_vs_winner or 0.0
+    if abs(extra) < 0.5:
+        return "costs the same"
+    if extra > 0:
+        return f"costs ${extra:,.0f} more"
+    return (f"costs ${-extra:,.0f} less, within the {scenario.cost_tie:.0%} cost tie, "
+            f"at lower {scenario.metric}")
 
 
 def _judge(summary: CandidateSummary, scenario: Scenario, prices: Prices) -> Verdict:

@@ -69,6 +69,11 @@ def test_nothing_qualifies_prints_what_would_have_to_change(ledger, capsys):
     assert "would qualify if" in out and "lower --min-accuracy to" in out
 
 
+def test_cost_tie_flag_reaches_the_scenario(ledger, capsys):
+    assert main(["choose", str(ledger), "--volume", "1e6", "--cost-tie", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scenario"]["cost_tie"] == 0.0
+
+
 def test_prices_file_and_hardware(ledger, tmp_path, capsys):
     overrides = tmp_path / "prices.yaml"
     overrides.write_text(yaml.safe_dump({"prices": {"hardware": {"t4": {"usd_per_hour": 0.2}}}}))
@@ -87,6 +92,7 @@ def test_prices_file_and_hardware(ledger, tmp_path, capsys):
      "use --min-quality"),
     (["choose", "{ledger}", "--volume", "1e6", "--dataset", "other"], "no runs on dataset"),
     (["choose", "{empty}", "--volume", "1e6"], "no successful runs"),
+    (["choose", "{ledger}", "--volume", "1e6", "--cost-tie", "5"], "--cost-tie is a fraction"),
 ])
 def test_errors_are_one_line_with_exit_code_2(ledger, tmp_path, capsys, argv, message):
     empty = tmp_path / "empty.sqlite"

@@ -74,6 +74,9 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, volume_required: 
                        help="deployment hardware, a key of prices.yaml (default cpu-small)")
     group.add_argument("--training-hardware", default=None, metavar="KEY",
                        help="hardware training runs on (default: the deployment hardware)")
+    group.add_argument("--cost-tie", type=float, default=None, metavar="FRACTION",
+                       help="totals within this fraction of the cheapest count as equal and "
+                            "the better model wins (default 0.01; 0 = strictly cheapest)")
     group.add_argument("--prices", metavar="FILE",
                        help="YAML of price overrides (default: the spec's, from the ledger)")
     group.add_argument("--dataset", metavar="NAME",
@@ -112,6 +115,11 @@ def build_scenario(args: argparse.Namespace) -> Any:
         values["hardware"] = args.hardware
     if args.training_hardware:
         values["training_hardware"] = args.training_hardware
+    if args.cost_tie is not None:
+        if not 0 <= args.cost_tie < 1:
+            raise UsageError(f"--cost-tie is a fraction of the cheapest total, such as 0.01 "
+                             f"for 1%; got {args.cost_tie}")
+        values["cost_tie"] = args.cost_tie
     return Scenario(**values)
 
 
@@ -122,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = build_scenario(args)
     prices = load_prices(price_overrides(args))
     prices.hardware_price(scenario.hardware, field="--hardware")
-    records = _read_ledger(args.ledger, args.dataset)
+    records = read_ledger_runs(args.ledger, args.dataset)
     recommendation = recommend(records, scenario, prices)
     if args.json:
         json.dump(recommendation.to_dict(), sys.stdout, indent=2, allow_nan=False)
@@ -148,7 +156,9 @@ def price_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
     return (json.loads(spec).get("prices") or None) if spec else None
 
 
-def _read_ledger(path: str, dataset: str | None) -> list[Any]:
+def read_ledger_runs(path: str, dataset: str | None) -> list[Any]:
+    """The ledger's runs (on `dataset` only, when given), or a one-line error saying what
+    to run when the file is missing, has no runs on that dataset, or none that succeeded."""
     if not Path(path).is_file():
         raise WhichmodelError(f"ledger not found: {path}; run `whichmodel bench SPEC.yaml` "
                               "first, then pass the .sqlite file it wrote")
@@ -173,7 +183,7 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from whichmodel.choose import describe_switches
+    from whichmodel.choose import cost_vs_winner, describe_switches
 
     # Piped output (CI logs, `| tee`) gets a wide table instead of rich's 80 columns.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -193,9 +203,7 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
         if v is rec.winner:
             verdict = "[green]recommended[/]"
         elif v.qualifies:
-            extra = v.extra_usd_vs_winner
-            verdict = ("qualifies, same cost" if abs(extra) < 0.5
-                       else f"qualifies, +${extra:,.0f}")
+            verdict = f"qualifies, {cost_vs_winner(v, rec.scenario)}"
         else:
             verdict = f"[red]{'; '.join(v.failed)}[/]"
         table.add_row(

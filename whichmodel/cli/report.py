@@ -7,7 +7,6 @@ recommendation `choose` would print for the same command line.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from whichmodel.cli.choose import add_scenario_arguments
 
@@ -34,26 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the ledger, build the scenario and prices, write the report, print its path."""
-    from whichmodel.bench.ledger import read_records
-    from whichmodel.cli.choose import build_scenario, price_overrides
+    from whichmodel.cli.choose import build_scenario, price_overrides, read_ledger_runs
     from whichmodel.costs.prices import load_prices
-    from whichmodel.errors import UsageError
     from whichmodel.report import write_report
 
     scenario = build_scenario(args)
     prices = load_prices(price_overrides(args))
     prices.hardware_price(scenario.hardware, field="--hardware")
-    if not Path(args.ledger).is_file():
-        raise UsageError(f"ledger not found: {args.ledger}; run `whichmodel bench SPEC.yaml` "
-                         "first, then pass the .sqlite file it wrote")
-    records = read_records(args.ledger)
-    if args.dataset is not None:
-        datasets = sorted({r.dataset for r in records})
-        records = [r for r in records if r.dataset == args.dataset]
-        if not records:
-            raise UsageError(f"{args.ledger} has no runs on dataset {args.dataset!r}; "
-                             f"datasets: {', '.join(datasets) or 'none'}")
-    if not records:
-        raise UsageError(f"{args.ledger} holds no runs yet; run `whichmodel bench` first")
+    records = read_ledger_runs(args.ledger, args.dataset)
     print(write_report(records, scenario, prices, args.out, title=args.title))
     return 0

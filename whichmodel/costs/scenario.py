@@ -17,3 +17,7 @@ class Scenario:
     label_budget: int | None = None          # most labels the team can pay for
     hardware: str = "cpu-small"              # deployment hardware key in prices.yaml
     training_hardware: str | None = None     # None: train on the deployment hardware
+    # Totals within this fraction of the cheapest count as equal and the better model wins:
+    # measured seconds vary by more than 1% between runs, so a cheaper-by-a-hair loser of
+    # quality is noise, not a saving.
+    cost_tie: float = 0.01

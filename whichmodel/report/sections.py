@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from whichmodel.choose import cost_vs_winner
 from whichmodel.report.plots import fmt_usd, fmt_volume, label_of
 
 CSS = """
@@ -135,14 +136,18 @@ def recommendation_section(rec: Any, scenario: Any) -> str:
     if rec.winner is not None:
         w, c = rec.winner.summary, rec.winner.cost
         runners = [v for v in sorted_verdicts(rec) if v.qualifies and not is_winner(rec, v)]
-        nxt = (f" The next cheapest that qualifies, {escape(label_of(runners[0].summary))}, "
-               f"costs {fmt_usd(runners[0].extra_usd_vs_winner or 0)} more."
+        nxt = (f" The next that qualifies, {escape(label_of(runners[0].summary))}, "
+               f"{escape(cost_vs_winner(runners[0], scenario))}."
                if runners else " It is the only candidate that qualifies.")
         latency = (f", p95 latency {_num(w.latency_p95_ms, '{:.1f}')} ms"
                    if w.latency_p95_ms is not None else "")
+        tied = any((v.extra_usd_vs_winner or 0) < -0.5 for v in runners)
+        why = (f"the best on {metric} of the candidates that meet every constraint and cost "
+               f"within {scenario.cost_tie:.0%} of the cheapest" if tied
+               else "the cheapest candidate that meets every constraint")
         parts.append(
-            f'<p class="verdict">Deploy <b>{escape(label_of(w))}</b>: the cheapest candidate '
-            f"that meets every constraint — {metric} {quality_text(w, metric)}{latency}, "
+            f'<p class="verdict">Deploy <b>{escape(label_of(w))}</b>: {why} — '
+            f"{metric} {quality_text(w, metric)}{latency}, "
             f"<b>{fmt_usd(c.total_usd)}</b> over {scenario.horizon_months:g} months "
             f"({fmt_usd(c.annotation_usd)} annotation, {fmt_usd(c.training_usd)} training, "
             f"{fmt_usd(c.inference_usd)} inference).{nxt}</p>")
@@ -162,8 +167,7 @@ def recommendation_section(rec: Any, scenario: Any) -> str:
         if is_winner(rec, v):
             continue
         if v.qualifies:
-            why = (f'<span class="ok">qualifies</span>, costs '
-                   f"{fmt_usd(v.extra_usd_vs_winner or 0)} more")
+            why = f'<span class="ok">qualifies</span>, {escape(cost_vs_winner(v, scenario))}'
         else:
             why = '<span class="bad">fails</span>: ' + "; ".join(escape(f) for f in v.failed)
         others.append(f"<li>{escape(label_of(v.summary))} — {why}</li>")
@@ -186,7 +190,8 @@ def candidate_table(rec: Any, scenario: Any, verdicts: Sequence[Any]) -> str:
         if winner:
             verdict = '<span class="ok">★ recommended</span>'
         elif v.qualifies:
-            verdict = f'<span class="ok">qualifies</span>, +{fmt_usd(v.extra_usd_vs_winner or 0)}'
+            verdict = (f'<span class="ok">qualifies</span>, '
+                       f"{escape(cost_vs_winner(v, scenario))}")
         else:
             verdict = '<span class="bad">fails</span>: ' + "; ".join(escape(f) for f in v.failed)
         notes = getattr(c, "notes", None) or []
