@@ -8,6 +8,7 @@ is marked slow.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -55,6 +56,19 @@ def test_losses_ignore_self_pairs_and_reach_zero_when_perfect():
     assert batch_hard_triplet_loss(emb, similar).item() == pytest.approx(0.0, abs=1e-7)
     # The diagonal would add log-probability mass if it were not excluded.
     assert supervised_contrastive_loss(emb, similar).item() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_supcon_matches_a_hand_computed_case(temperature):
+    # cos(0,1) = 0.6, cos(0,2) = 0, cos(1,2) = 0.8; labels 0, 0, 1: anchors 0 and 1 each
+    # have one positive; anchor 2 has none and is left out of the mean.
+    emb = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    similar = similarity_targets(torch.tensor([0, 0, 1]))
+    t = temperature
+    anchor0 = -math.log(math.exp(0.6 / t) / (math.exp(0.6 / t) + math.exp(0.0)))
+    anchor1 = -math.log(math.exp(0.6 / t) / (math.exp(0.6 / t) + math.exp(0.8 / t)))
+    loss = contrastive_loss("supcon", emb, similar, temperature=t)
+    assert loss.item() == pytest.approx((anchor0 + anchor1) / 2, rel=1e-5)
 
 
 @pytest.mark.parametrize("name", ["cosine", "supcon", "triplet"])

@@ -92,12 +92,14 @@ def batch_hard_triplet_loss(emb: torch.Tensor, similar: torch.Tensor,
     return F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
 
 
-def contrastive_loss(name: str, emb: torch.Tensor, similar: torch.Tensor) -> torch.Tensor:
-    """Dispatch on the loss name ("cosine", "supcon" or "triplet")."""
+def contrastive_loss(name: str, emb: torch.Tensor, similar: torch.Tensor, *,
+                     temperature: float = 0.05) -> torch.Tensor:
+    """Dispatch on the loss name ("cosine", "supcon" or "triplet"); `temperature` is
+    supcon's (the others have none)."""
     if name == "cosine":
         return cosine_pair_loss(emb, similar)
     if name == "supcon":
-        return supervised_contrastive_loss(emb, similar)
+        return supervised_contrastive_loss(emb, similar, temperature)
     if name == "triplet":
         return batch_hard_triplet_loss(emb, similar)
     raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}")
