@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {choose_command(spec, ledger)}", file=out)
     print(f"  whichmodel report {ledger} --out {ledger.with_suffix('.html')}", file=out)
     if spec.prices:
-        print("  (the spec's price overrides: save its `prices:` section to a file and add "
-              "--prices FILE to choose)", file=out)
+        print("  (choose and report price runs with this spec's `prices:` overrides, stored "
+              "in the ledger; --prices FILE replaces them)", file=out)
     return 0  # failed runs are results too: recorded, listed above, retried next time
 
 
