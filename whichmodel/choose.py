@@ -30,8 +30,7 @@ from whichmodel.errors import DataError, UsageError
 from whichmodel.frontier import learning_curve, pareto_front, smallest_budget_meeting, switch_points
 
 __all__ = ["CandidateSummary", "Recommendation", "Verdict", "cost_vs_winner", "learning_curve",
-           "recommend",
-           "smallest_budget_meeting", "summarize"]
+           "recommend", "smallest_budget_meeting", "summarize"]
 
 METRICS = ("accuracy", "macro_f1")
 MIN_FLAG = {"accuracy": "--min-accuracy", "macro_f1": "--min-quality"}
@@ -177,7 +176,7 @@ class Recommendation:
                     f"({'; '.join(best.failed)}).")
         w, c = self.winner, self.winner.cost
         quality = w.summary.quality(s.metric)
-        cheaper = [v for v in self.verdicts if v.qualifies and (v.extra_usd_vs_winner or 0) < -0.5]
+        cheaper = self.cheaper_within_tie()
         tie = (f" It is within {s.cost_tie:.0%} of the cheapest qualifying choice "
                f"({min(cheaper, key=lambda v: v.cost.total_usd).label}) and better on "
                f"{s.metric}." if cheaper else "")
@@ -199,6 +198,11 @@ class Recommendation:
             "switch_volumes": [{"volume_per_month": v, "from": a, "to": b}
                                for v, a, b in self.switch_volumes],
             "closest": [v.to_dict() for v in self.closest]})
+
+    def cheaper_within_tie(self) -> list[Verdict]:
+        """Qualifying choices cheaper than the winner (by more than rounding), which lost
+        to it on quality inside the cost tie band; empty when the winner is the cheapest."""
+        return [v for v in self.verdicts if v.qualifies and (v.extra_usd_vs_winner or 0) < -0.5]
 
     def total_usd_of(self, summary: CandidateSummary) -> float:
         """Total cost (USD, over the horizon) of one summary in this recommendation."""

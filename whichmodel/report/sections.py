@@ -141,9 +141,8 @@ def recommendation_section(rec: Any, scenario: Any) -> str:
                if runners else " It is the only candidate that qualifies.")
         latency = (f", p95 latency {_num(w.latency_p95_ms, '{:.1f}')} ms"
                    if w.latency_p95_ms is not None else "")
-        tied = any((v.extra_usd_vs_winner or 0) < -0.5 for v in runners)
         why = (f"the best on {metric} of the candidates that meet every constraint and cost "
-               f"within {scenario.cost_tie:.0%} of the cheapest" if tied
+               f"within {scenario.cost_tie:.0%} of the cheapest" if rec.cheaper_within_tie()
                else "the cheapest candidate that meets every constraint")
         parts.append(
             f'<p class="verdict">Deploy <b>{escape(label_of(w))}</b>: {why} — '
