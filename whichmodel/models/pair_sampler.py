@@ -36,7 +36,7 @@ class LabelBalancedBatchSampler:
     When n ≤ ``batch_size`` every batch is the whole data set, in a fresh order.
     """
 
-    def __init__(self, y: np.ndarray, batch_size: int, samples_per_class: int = 4,
+    def __init__(self, y: np.ndarray, batch_size: int, samples_per_class: int = 2,
                  rng: np.random.Generator | int | None = 0) -> None:
         if batch_size < 2:
             raise ValueError(f"batch_size must be at least 2 to form pairs, got {batch_size}")
