@@ -130,6 +130,7 @@ def run_one(spec: dict) -> dict:
     from whichmodel.models.base import build_classifier
 
     correct = total = 0
+    params: dict | None = None
     train_seconds = cpu_seconds = 0.0
     details = []
     folds = task_folds(spec["task"], spec["seed"])
@@ -142,6 +143,10 @@ def run_one(spec: dict) -> dict:
             model = build_classifier(family, seed=spec["seed"], **spec.get("settings", {}))
             model.fit(texts, labels)
             predict = model.predict
+            # Every setting the model ran with, defaults included, so a later change of
+            # defaults cannot pass old rows off as new ones (the key uses it, see run_key).
+            params = {k: v for k, v in model.get_params().items()
+                      if k not in ("seed", "progress_bar")}
             if family == "setfit":
                 details.append(model.log_)
         seconds = time.perf_counter() - started
@@ -153,7 +158,7 @@ def run_one(spec: dict) -> dict:
         train_seconds += seconds
     return {**spec, "train_seconds": round(train_seconds, 2), "accuracy": correct / total,
             "train_cpu_seconds": round(cpu_seconds, 1),
-            "n_test": total, "n_folds": len(folds), "log": details,
+            "n_test": total, "n_folds": len(folds), "log": details, "params": params,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
@@ -186,7 +191,16 @@ def run_scale(spec: dict) -> dict:
 # -- orchestration -----------------------------------------------------------------------------
 def run_key(spec: dict) -> str:
     return json.dumps({k: spec.get(k) for k in ("kind", "system", "task", "seed", "settings",
-                                                "iterations", "n")}, sort_keys=True)
+                                                "params", "iterations", "n")}, sort_keys=True)
+
+
+def resolved_params(system: str, settings: dict) -> dict:
+    """Every setting ours / frozen will run with, defaults included (cheap: no torch)."""
+    from whichmodel.models.base import build_classifier
+
+    family = "setfit" if system == "ours" else "embedding"
+    params = build_classifier(family, **settings).get_params()
+    return {k: v for k, v in params.items() if k not in ("seed", "progress_bar")}
 
 
 def read_results(path: Path) -> list[dict]:
@@ -231,11 +245,15 @@ def _mean_std(values: list[float], digits: int) -> str:
 def table(rows: list[dict]) -> str:
     """Markdown: one line per (task, system, settings), with the time ratio to ours."""
     groups: dict[tuple, list[dict]] = {}
+    defaults = {system: resolved_params(system, {}) for system in ("ours", "frozen")}
     for r in rows:
         if r.get("kind") == "run":
             label = r["system"] + (f" (num_iterations={r['iterations']})"
                                    if r.get("iterations") else "")
-            extra = {k: v for k, v in (r.get("settings") or {}).items() if k != "progress_bar"}
+            # Whatever differs from today's defaults names the row (a default changed
+            # since it ran, or it was run with explicit settings).
+            extra = {k: v for k, v in (r.get("params") or {}).items()
+                     if defaults.get(r["system"], {}).get(k) != v}
             if extra:
                 label += " " + json.dumps(extra, sort_keys=True)
             groups.setdefault((r["task"], label, r["system"]), []).append(r)
@@ -244,21 +262,28 @@ def table(rows: list[dict]) -> str:
     for (task, label, system), runs in sorted(groups.items()):
         # The ratio is to ours at default settings, measured on the same seeds.
         ours = [r for (t, _, s), rs in groups.items() if t == task and s == "ours" for r in rs
-                if r.get("settings") == DEFAULT_OURS]
+                if r.get("params") == defaults["ours"]]
         ratio = "–"
+        # Rows marked "contended" were timed while other work shared the CPU: their
+        # accuracy stands, their seconds are left out of the means and the ratio.
+        timed = [r for r in runs if not r.get("contended")]
+        ours = [r for r in ours if not r.get("contended")]
         if system == "reference" and ours:
-            seeds = {r["seed"] for r in ours} & {r["seed"] for r in runs}
+            seeds = {r["seed"] for r in ours} & {r["seed"] for r in timed}
             if seeds:
-                ref_s = statistics.mean(r["train_seconds"] for r in runs if r["seed"] in seeds)
+                ref_s = statistics.mean(r["train_seconds"] for r in timed if r["seed"] in seeds)
                 our_s = statistics.mean(r["train_seconds"] for r in ours if r["seed"] in seeds)
                 ratio = f"{ref_s / our_s:.1f}× (seeds {sorted(seeds)})"
         lines.append(
-            f"| {task} | {label} | {','.join(str(r['seed']) for r in runs)} | "
-            f"{_mean_std([r['train_seconds'] for r in runs], 0)} | "
-            f"{_mean_std([r['train_cpu_seconds'] for r in runs if 'train_cpu_seconds' in r], 0)}"
+            f"| {task} | {label} | {','.join(str(r['seed']) + ('*' if r.get('contended') else '') for r in runs)} | "
+            f"{_mean_std([r['train_seconds'] for r in timed], 0)} | "
+            f"{_mean_std([r['train_cpu_seconds'] for r in timed if 'train_cpu_seconds' in r], 0)}"
             f" | {ratio} | "
             f"{max(r['peak_rss_mib'] for r in runs):.0f} | "
             f"{_mean_std([r['accuracy'] for r in runs], 3)} |")
+    if any(r.get("contended") for r in rows):
+        lines.append("\n\\* timed while other work shared the CPU: accuracy and RSS counted, "
+                     "seconds left out.")
     scale = [r for r in rows if r.get("kind") == "scale"]
     if scale:
         lines += ["", "| scale run | n | steps | pairs scored | train s | peak RSS MiB "
@@ -304,7 +329,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.scale:
             settings = {"progress_bar": False, "num_epochs": 1, **args.ours_settings}
             specs.append({"kind": "scale", "system": "ours", "task": "banking77-scale",
-                          "seed": args.seeds[0], "n": args.scale_n, "settings": settings})
+                          "seed": args.seeds[0], "n": args.scale_n, "settings": settings,
+                          "params": resolved_params("ours", settings)})
         else:
             for task in args.tasks:
                 for seed in args.seeds:
@@ -312,6 +338,8 @@ def main(argv: list[str] | None = None) -> None:
                         spec = {"kind": "run", "system": system, "task": task, "seed": seed}
                         if system == "ours":
                             spec["settings"] = {**DEFAULT_OURS, **args.ours_settings}
+                        if system in ("ours", "frozen"):
+                            spec["params"] = resolved_params(system, spec.get("settings", {}))
                         if system == "reference":
                             spec["iterations"] = args.reference_iterations or (
                                 BANKING_REFERENCE_ITERATIONS if task.startswith("banking77")
