@@ -152,6 +152,9 @@ def test_multi_label_with_torch_head_and_end_to_end(slice_data):
     predicted = model.predict(test_texts[:40])
     assert predicted == [[c for c, p in zip(model.classes_, row) if p >= 0.5] for row in proba]
     assert model.log_["end_to_end_steps"] == 10
+    # Trained twice (contrastive, then end to end), yet it keeps no training state.
+    assert all(p.grad is None for p in model.body_.parameters())
+    assert not model.body_.training
 
 
 def test_early_stopping_restores_the_best_body(slice_data):

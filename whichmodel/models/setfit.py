@@ -154,6 +154,10 @@ class SetFitClassifier(Classifier):
             self.head_ = self._fit_head(features, y)
             if self.end_to_end_epochs > 0:
                 self._train_end_to_end(ids, y)
+            # A fitted model keeps no training state: the gradient buffers (as large as
+            # the body) go, and the body stays in inference mode.
+            self.body_.zero_grad(set_to_none=True)
+            self.body_.eval()
 
     def _fit_head(self, features: np.ndarray, y: np.ndarray) -> LinearHead:
         if self.head == "linear":
