@@ -22,8 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _bench(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
+    # SIGINT back to its default in the child: a suite started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and Ctrl-C could never reach the bench.
     return subprocess.Popen([sys.executable, "-m", "whichmodel", "bench", *args], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _rows(ledger: Path) -> int:
