@@ -132,7 +132,6 @@ def run_one(spec: dict) -> dict:
     from whichmodel.models.base import build_classifier
 
     correct = total = 0
-    params: dict | None = None
     train_seconds = cpu_seconds = 0.0
     details = []
     folds = task_folds(spec["task"], spec["seed"])
@@ -145,10 +144,6 @@ def run_one(spec: dict) -> dict:
             model = build_classifier(family, seed=spec["seed"], **spec.get("settings", {}))
             model.fit(texts, labels)
             predict = model.predict
-            # Every setting the model ran with, defaults included, so a later change of
-            # defaults cannot pass old rows off as new ones (the key uses it, see run_key).
-            params = {k: v for k, v in model.get_params().items()
-                      if k not in ("seed", "progress_bar")}
             if family == "setfit":
                 details.append(model.log_)
         seconds = time.perf_counter() - started
@@ -160,7 +155,7 @@ def run_one(spec: dict) -> dict:
         train_seconds += seconds
     return {**spec, "train_seconds": round(train_seconds, 2), "accuracy": correct / total,
             "train_cpu_seconds": round(cpu_seconds, 1),
-            "n_test": total, "n_folds": len(folds), "log": details, "params": params,
+            "n_test": total, "n_folds": len(folds), "log": details,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
@@ -197,7 +192,10 @@ def run_key(spec: dict) -> str:
 
 
 def resolved_params(system: str, settings: dict) -> dict:
-    """Every setting ours / frozen will run with, defaults included (cheap: no torch)."""
+    """Every setting ours / frozen will run with, defaults included (cheap: no torch).
+
+    Specs carry it and `run_key` uses it, so a later change of defaults cannot pass old
+    rows off as new ones."""
     from whichmodel.models.base import build_classifier
 
     family = "setfit" if system == "ours" else "embedding"
@@ -244,6 +242,12 @@ def _mean_std(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
 
 
+def _not_default(row: dict, defaults: dict[str, dict]) -> dict:
+    """The settings a row ran with that differ from today's defaults (its label)."""
+    return {k: v for k, v in (row.get("params") or {}).items()
+            if defaults.get(row["system"], {}).get(k) != v}
+
+
 def table(rows: list[dict]) -> str:
     """Markdown: one line per (task, system, settings), with the time ratio to ours."""
     groups: dict[tuple, list[dict]] = {}
@@ -252,10 +256,7 @@ def table(rows: list[dict]) -> str:
         if r.get("kind") == "run":
             label = r["system"] + (f" (num_iterations={r['iterations']})"
                                    if r.get("iterations") else "")
-            # Whatever differs from today's defaults names the row (a default changed
-            # since it ran, or it was run with explicit settings).
-            extra = {k: v for k, v in (r.get("params") or {}).items()
-                     if defaults.get(r["system"], {}).get(k) != v}
+            extra = _not_default(r, defaults)
             if extra:
                 label += " " + json.dumps(extra, sort_keys=True)
             groups.setdefault((r["task"], label, r["system"]), []).append(r)
@@ -277,7 +278,8 @@ def table(rows: list[dict]) -> str:
                 our_s = statistics.mean(r["train_seconds"] for r in ours if r["seed"] in seeds)
                 ratio = f"{ref_s / our_s:.1f}× (seeds {sorted(seeds)})"
         lines.append(
-            f"| {task} | {label} | {','.join(str(r['seed']) + ('*' if r.get('contended') else '') for r in runs)} | "
+            f"| {task} | {label} | "
+            f"{','.join(str(r['seed']) + ('*' if r.get('contended') else '') for r in runs)} | "
             f"{_mean_std([r['train_seconds'] for r in timed], 0)} | "
             f"{_mean_std([r['train_cpu_seconds'] for r in timed if 'train_cpu_seconds' in r], 0)}"
             f" | {ratio} | "
@@ -291,9 +293,8 @@ def table(rows: list[dict]) -> str:
         lines += ["", "| scale run | n | steps | pairs scored | train s | peak RSS MiB "
                   "| test accuracy |", "|---|---|---|---|---|---|---|"]
         for r in scale:
-            extra = {k: v for k, v in (r.get("params") or {}).items()
-                     if defaults["ours"].get(k) != v}
-            lines.append(f"| ours {json.dumps(extra, sort_keys=True)} | {r['n']:,} | "
+            lines.append(f"| ours {json.dumps(_not_default(r, defaults), sort_keys=True)} | "
+                         f"{r['n']:,} | "
                          f"{r['steps']} | {r['pairs']:,} | {r['train_seconds']:.0f} | "
                          f"{r['peak_rss_mib']:.0f} | {r['accuracy']:.3f} |")
     return "\n".join(lines)
