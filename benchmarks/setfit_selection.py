@@ -8,7 +8,10 @@ embeddings at several logistic-regression strengths (C), which costs seconds, so
 strength is chosen on validation too.
 
 Resumable: finished (variant, seed) rows are appended to the results file and skipped on
-a rerun of the same command.
+a rerun of the same command. Rows are keyed, and labelled in the table, by every setting
+the model resolved to (`get_params()`, defaults included), the same way as in
+`setfit_vs_reference.py`: after a change of defaults, `{}` is a new row, and old rows show
+the settings that now differ from the defaults.
 
 Examples
   # the default against a few alternatives, seeds 1-3
@@ -26,6 +29,8 @@ import os
 import statistics
 import time
 from pathlib import Path
+
+from setfit_vs_reference import not_default, resolved_params
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("WHICHMODEL_DATA", REPO.parent / "shared" / "data"))
@@ -73,15 +78,16 @@ def run(variant: dict, seed: int, shots: int, n_val: int) -> dict:
     # The model as fitted: its own head on the same embeddings (what `predict` does),
     # without encoding validation and test a second time.
     as_fitted = {split: accuracy(model.head_, split) for split in ("val", "test")}
-    return {"variant": variant, "seed": seed, "shots": shots, "n_val": n_val,
+    return {"variant": variant, "params": resolved_params("ours", variant), "seed": seed, "shots": shots, "n_val": n_val,
             "fit_seconds": round(fit_seconds, 1), "steps": model.log_["steps"],
             "as_fitted": as_fitted, "head_c": by_c,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def key(variant: dict, seed: int, shots: int, n_val: int) -> str:
-    return json.dumps({"variant": variant, "seed": seed, "shots": shots, "n_val": n_val},
-                      sort_keys=True)
+    """What a row ran with: every resolved setting, not just the ones asked for."""
+    return json.dumps({"params": resolved_params("ours", variant), "seed": seed,
+                       "shots": shots, "n_val": n_val}, sort_keys=True)
 
 
 def read(path: Path) -> list[dict]:
@@ -93,8 +99,10 @@ def read(path: Path) -> list[dict]:
 def table(rows: list[dict]) -> str:
     """Markdown: one line per (variant, shots), mean ± std over seeds."""
     groups: dict[str, list[dict]] = {}
+    defaults = {"ours": resolved_params("ours", {})}
     for r in rows:
-        groups.setdefault(json.dumps([r["shots"], r["variant"]], sort_keys=True), []).append(r)
+        label = not_default({**r, "system": "ours"}, defaults)
+        groups.setdefault(json.dumps([r["shots"], label], sort_keys=True), []).append(r)
 
     def ms(values: list[float]) -> str:
         std = statistics.stdev(values) if len(values) > 1 else 0.0

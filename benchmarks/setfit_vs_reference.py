@@ -242,7 +242,7 @@ def _mean_std(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
 
 
-def _not_default(row: dict, defaults: dict[str, dict]) -> dict:
+def not_default(row: dict, defaults: dict[str, dict]) -> dict:
     """The settings a row ran with that differ from today's defaults (its label)."""
     return {k: v for k, v in (row.get("params") or {}).items()
             if defaults.get(row["system"], {}).get(k) != v}
@@ -256,7 +256,7 @@ def table(rows: list[dict]) -> str:
         if r.get("kind") == "run":
             label = r["system"] + (f" (num_iterations={r['iterations']})"
                                    if r.get("iterations") else "")
-            extra = _not_default(r, defaults)
+            extra = not_default(r, defaults)
             if extra:
                 label += " " + json.dumps(extra, sort_keys=True)
             groups.setdefault((r["task"], label, r["system"]), []).append(r)
@@ -293,7 +293,7 @@ def table(rows: list[dict]) -> str:
         lines += ["", "| scale run | n | steps | pairs scored | train s | peak RSS MiB "
                   "| test accuracy |", "|---|---|---|---|---|---|---|"]
         for r in scale:
-            lines.append(f"| ours {json.dumps(_not_default(r, defaults), sort_keys=True)} | "
+            lines.append(f"| ours {json.dumps(not_default(r, defaults), sort_keys=True)} | "
                          f"{r['n']:,} | "
                          f"{r['steps']} | {r['pairs']:,} | {r['train_seconds']:.0f} | "
                          f"{r['peak_rss_mib']:.0f} | {r['accuracy']:.3f} |")
