@@ -78,7 +78,8 @@ def run(variant: dict, seed: int, shots: int, n_val: int) -> dict:
     # The model as fitted: its own head on the same embeddings (what `predict` does),
     # without encoding validation and test a second time.
     as_fitted = {split: accuracy(model.head_, split) for split in ("val", "test")}
-    return {"variant": variant, "params": resolved_params("ours", variant), "seed": seed, "shots": shots, "n_val": n_val,
+    return {"variant": variant, "params": resolved_params("ours", variant), "seed": seed,
+            "shots": shots, "n_val": n_val,
             "fit_seconds": round(fit_seconds, 1), "steps": model.log_["steps"],
             "as_fitted": as_fitted, "head_c": by_c,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
