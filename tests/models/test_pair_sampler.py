@@ -42,6 +42,25 @@ def test_few_classes_fill_the_batch_evenly():
     assert Counter(y[sampler.next_batch()].tolist()) == {0: 32, 1: 32}
 
 
+def test_imbalanced_classes_still_fill_every_batch():
+    # Two classes of 2 rows and one of 100: the balanced pass gives 2 + 2 + 22 (twice),
+    # the top-up takes the rest from the large class; nothing repeats.
+    y = np.array([0, 0, 1, 1] + [2] * 100)
+    sampler = LabelBalancedBatchSampler(y, batch_size=64, samples_per_class=2, rng=0)
+    for _ in range(20):
+        batch = sampler.next_batch()
+        assert len(batch) == 64 and len(set(batch.tolist())) == 64
+        counts = Counter(y[batch].tolist())
+        assert counts[0] == 2 and counts[1] == 2 and counts[2] == 60
+
+
+def test_multi_label_overlap_fills_the_batch_when_rows_allow():
+    # Every row carries both labels: the groups overlap completely.
+    y = np.ones((80, 2), dtype=np.int64)
+    sampler = LabelBalancedBatchSampler(y, batch_size=64, samples_per_class=2, rng=0)
+    assert len(set(sampler.next_batch().tolist())) == 64
+
+
 def test_small_data_gives_the_whole_set_each_batch():
     y = _labels(3, 4)
     sampler = LabelBalancedBatchSampler(y, batch_size=64, samples_per_class=4, rng=0)

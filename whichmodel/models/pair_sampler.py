@@ -11,8 +11,10 @@ inside the batch from one forward pass per sentence, so the sampler only ever ho
 
 which is O(n + k) memory however long training runs. Every example index appears at most
 once in a batch, so no pair is a self-pair. Groups are visited in a shuffled cycle and each
-group's examples in a shuffled cycle, so over ``ceil(n / B)`` batches every example is
-seen about once (an "epoch").
+group's examples in a shuffled cycle, so every group is visited equally often: on
+balanced data every example is seen about once per ``ceil(n / B)`` batches (an "epoch");
+on imbalanced data small classes are seen more often than that, large ones less (which
+is the point of balancing).
 
 Multi-label: a group is "the rows carrying label j" (rows with no label form one extra
 group). A row can therefore be drawn through any of its labels; the batch never repeats
@@ -103,7 +105,10 @@ class LabelBalancedBatchSampler:
         return out
 
     def next_batch(self) -> np.ndarray:
-        """One batch: ``batch_size`` distinct row indices (fewer only if n is smaller)."""
+        """One batch: ``batch_size`` distinct row indices (``batch_size`` is min(B, n)).
+
+        Balanced first (P groups × K), then topped up from the larger groups when small
+        groups cannot fill it, so a step always sees a full batch."""
         if self.batch_size == self.n:
             return self.rng.permutation(self.n)
         chosen: set[int] = set()
@@ -118,6 +123,17 @@ class LabelBalancedBatchSampler:
             used.add(group)
             batch.extend(self._take(group, want, chosen))
             visited += 1
+        # Small groups can leave the batch short (classes of 2, 2 and 100 rows with B=64
+        # give 2 + 2 + 22 twice = 48): the groups that still have rows top it up beyond
+        # K, visited in a seeded random order. A pass looks at each row about once.
+        while len(batch) < self.batch_size:
+            before = len(batch)
+            for group in self.rng.permutation(self.n_groups):
+                batch.extend(self._take(int(group), self.batch_size - len(batch), chosen))
+                if len(batch) == self.batch_size:
+                    break
+            if len(batch) == before:  # every row is already in the batch
+                break
         return np.asarray(batch, dtype=np.int64)
 
     def __iter__(self) -> Iterator[np.ndarray]:
