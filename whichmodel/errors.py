@@ -18,5 +18,9 @@ class SpecError(WhichmodelError, ValueError):
     """An experiment spec (YAML) is invalid; the message names the field."""
 
 
+class SettingError(WhichmodelError, ValueError):
+    """A model setting has a value its family cannot use; names the setting and choices."""
+
+
 class UsageError(WhichmodelError, ValueError):
     """A command was called with arguments that cannot work together."""

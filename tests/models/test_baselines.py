@@ -97,6 +97,15 @@ def test_binary_problem_has_two_columns():
     assert proba.shape == (1, 2) and model.predict(["good"]) == ["pos"]
 
 
+def test_numpy_integer_labels_save_and_load(tmp_path):
+    # Labels straight from a DataFrame column are numpy scalars; JSON must still hold them.
+    labels = np.array([1, 1, 2, 2] * 3, dtype=np.int64)
+    model = build_classifier("tfidf").fit(["good", "great", "bad", "awful"] * 3, labels)
+    assert model.classes_ == [1, 2] and type(model.classes_[0]) is int
+    loaded = load_model(model.save(tmp_path / "m"))
+    assert loaded.predict(["good", "awful"]) == model.predict(["good", "awful"]) == [1, 2]
+
+
 def test_errors_are_clear(tmp_path):
     model = build_classifier("tfidf")
     with pytest.raises(NotFittedError, match="not fitted"):

@@ -28,6 +28,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from whichmodel.errors import SettingError, WhichmodelError
+
 MODEL_FILE = "whichmodel.json"
 FORMAT_VERSION = 1
 
@@ -44,7 +46,7 @@ class NotFittedError(RuntimeError):
     """Raised when predict/save is called before fit."""
 
 
-class ModelFileError(ValueError):
+class ModelFileError(WhichmodelError, ValueError):
     """A saved-model directory is missing, incomplete or from an unknown family."""
 
 
@@ -136,6 +138,8 @@ class Classifier:
     """
 
     family: ClassVar[str] = ""
+    # Whether `fit` uses an evaluation split (to early-stop); the others ignore it.
+    uses_eval_split: ClassVar[bool] = False
 
     # -- scikit-learn parameter protocol ------------------------------------------------
     @classmethod
@@ -153,7 +157,7 @@ class Classifier:
         valid = set(self._param_names())
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"{type(self).__name__} has no setting {name!r}; "
+                raise SettingError(f"{type(self).__name__} has no setting {name!r}; "
                                  f"settings are: {', '.join(sorted(valid))}")
             setattr(self, name, value)
         return self
@@ -178,6 +182,10 @@ class Classifier:
         if not texts:
             raise ValueError("cannot fit on zero examples")
         self.multi_label_ = bool(labels) and isinstance(labels[0], (list, tuple, set))
+        # numpy scalars (np.int64 labels from a DataFrame column) become Python values, so
+        # that classes_ are what JSON, and therefore save/load, can hold.
+        labels = ([[_native(c) for c in row] for row in labels] if self.multi_label_
+                  else [_native(c) for c in labels])
         if self.multi_label_:
             self.classes_ = sorted({c for row in labels for c in row}, key=str)
         else:
@@ -319,3 +327,8 @@ def _as_texts(texts: Sequence[str]) -> list[str]:
 def _jsonable(value: Any) -> Any:
     """Settings must round-trip through JSON; tuples become lists, paths strings."""
     return json.loads(json.dumps(value, default=str))
+
+
+def _native(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds; anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
