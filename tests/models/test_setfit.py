@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from whichmodel.errors import SettingError
+from whichmodel.models import setfit as setfit_module
 from whichmodel.models.base import build_classifier, load_model
 from whichmodel.models.contrastive_losses import (
     batch_hard_triplet_loss,
@@ -22,6 +24,7 @@ from whichmodel.models.contrastive_losses import (
     similarity_targets,
     supervised_contrastive_loss,
 )
+from whichmodel.models.heads import fit_linear_head
 from whichmodel.models.setfit import SetFitClassifier, TokenizedTexts
 
 # A few steps of small batches: enough to move the body, cheap on 2 cores.
@@ -99,8 +102,28 @@ def test_constructible_from_plain_settings():
 
 def test_bad_settings_fail_at_fit_with_the_choices(slice_data):
     texts, labels, _, _ = slice_data
-    with pytest.raises(ValueError, match="logistic, linear"):
+    with pytest.raises(SettingError, match="logistic, linear"):
         SetFitClassifier(head="forest", **TINY).fit(texts, labels)
+    with pytest.raises(SettingError, match="end_to_end_epochs must be a whole number"):
+        SetFitClassifier(end_to_end_epochs=0.5, **TINY).fit(texts, labels)
+    with pytest.raises(SettingError, match="temperature must be a number > 0"):
+        SetFitClassifier(temperature=0, **TINY).fit(texts, labels)
+
+
+def test_auto_precision_needs_bf16_instructions_on_x86(monkeypatch):
+    monkeypatch.setattr(setfit_module.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(setfit_module, "_cpu_flags", lambda: {"avx512f", "avx512bw"})
+    assert not setfit_module._native_bf16("cpu")  # AVX512 alone: oneDNN would emulate
+    monkeypatch.setattr(setfit_module, "_cpu_flags", lambda: {"avx512bw", "avx512_bf16"})
+    assert setfit_module._native_bf16("cpu")
+    assert not setfit_module._native_bf16("mps")
+
+
+def test_tokenising_honours_the_backbones_lower_case_flag(tiny_model, monkeypatch):
+    monkeypatch.setattr(tiny_model.body_[0], "do_lower_case", True)
+    assert tiny_model._cased_as_backbone(["Card ARRIVED?"]) == ["card arrived?"]
+    monkeypatch.setattr(tiny_model.body_[0], "do_lower_case", False)
+    assert tiny_model._cased_as_backbone(["Card ARRIVED?"]) == ["Card ARRIVED?"]
 
 
 def test_tokenized_texts_pad_to_the_longest_row():
@@ -159,13 +182,28 @@ def test_multi_label_with_torch_head_and_end_to_end(slice_data):
 
 def test_early_stopping_restores_the_best_body(slice_data):
     texts, labels, test_texts, test_labels = slice_data
+    eval_texts, eval_labels = test_texts[:50], test_labels[:50]
     model = SetFitClassifier(num_epochs=1, batch_size=16, early_stopping_patience=1,
-                             progress_bar=False).fit(texts, labels, eval_texts=test_texts[:50],
-                                                     eval_labels=test_labels[:50])
+                             progress_bar=False).fit(texts, labels, eval_texts=eval_texts,
+                                                     eval_labels=eval_labels)
     log = model.log_
-    assert log["evaluations"] and log["best_step"] in [e["step"] for e in log["evaluations"]]
+    assert log["evaluations"][0]["step"] == 0  # the untuned body is scored first
+    assert log["best_step"] in [e["step"] for e in log["evaluations"]]
     best = max(e["score"] for e in log["evaluations"])
     assert [e["score"] for e in log["evaluations"] if e["step"] == log["best_step"]] == [best]
+    # The body it kept scores exactly that best score again.
+    rescored = model._evaluation_score(model._tokenize(texts), model._encode(labels),
+                                       model._tokenize(eval_texts), model._encode(eval_labels))
+    assert rescored == pytest.approx(best, abs=1e-5)
+
+
+def test_linear_head_leaves_the_global_torch_rng_alone():
+    features = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    fit_linear_head(features, np.arange(20) % 2, multi_label=False, n_classes=2, epochs=2)
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_save_and_load_in_a_fresh_process(slice_data, tiny_model, tmp_path,
@@ -180,6 +218,21 @@ def test_save_and_load_in_a_fresh_process(slice_data, tiny_model, tmp_path,
     assert labels == tiny_model.predict(texts)
     np.testing.assert_allclose(proba, tiny_model.predict_proba(texts), atol=1e-6)
     assert type(load_model(tmp_path / "m")).__name__ == "SetFitClassifier"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_model_saved_for_cuda_loads_on_the_cpu(slice_data, tiny_model, tmp_path):
+    _, _, test_texts, _ = slice_data
+    tiny_model.save(tmp_path / "m")
+    meta_file = tmp_path / "m" / "whichmodel.json"
+    meta = json.loads(meta_file.read_text())
+    meta["settings"]["device"] = "cuda"  # as if trained on a GPU machine
+    meta_file.write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="not available here; using the CPU"):
+        loaded = load_model(tmp_path / "m")
+    assert loaded.body_.device.type == "cpu"
+    np.testing.assert_allclose(loaded.predict_proba(test_texts[:10]),
+                               tiny_model.predict_proba(test_texts[:10]), atol=1e-6)
 
 
 @pytest.mark.slow

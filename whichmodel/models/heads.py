@@ -55,7 +55,8 @@ def fit_linear_head(features: np.ndarray, y: np.ndarray, *, multi_label: bool,
     generator = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(np.asarray(features, dtype=np.float32))
     target = torch.as_tensor(y)
-    layer = torch.nn.Linear(x.shape[1], n_classes)
+    with torch.random.fork_rng(devices=[]):  # construction draws from the global RNG
+        layer = torch.nn.Linear(x.shape[1], n_classes)
     with torch.no_grad():  # seeded start, independent of the global torch RNG
         layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * 0.01)
         layer.bias.zero_()

@@ -13,12 +13,13 @@ ANCHORS.md for the measurements):
   ``max(1, round(num_epochs × n / batch_size))`` steps; each step encodes ``batch_size``
   sentences once and scores their ``batch_size·(batch_size − 1)/2`` pairs (64 → 2,016).
 * The user's ``seed`` drives the sampler (numpy Generator), dropout (torch, in a forked
-  RNG so the caller's global state is untouched) and the head.
+  RNG, CUDA generators included, so the caller's global state is untouched) and the head.
 * A plain torch loop (AdamW, linear warm-up then linear decay), no Trainer, no checkpoint
-  files. Given an evaluation split, the body is scored 10 times during training (the head
-  fitted on the current embeddings, accuracy on the split) and the best weights, kept in
-  memory, are restored; training stops after ``early_stopping_patience`` evaluations
-  without improvement.
+  files. Given an evaluation split, the body is scored before training and up to 10 times
+  during it (a head fitted on the current embeddings; accuracy on the split, micro-F1 if
+  multi-label) and the best weights, kept in memory, are restored (the untuned body
+  included, should tuning hurt); training stops after ``early_stopping_patience``
+  evaluations without improvement.
 * The head is fitted on embeddings computed once; logistic regression by default, or a
   torch linear layer trained over the cached embeddings; an optional end-to-end stage
   then trains body and head together. Either way the head is stored as safetensors
@@ -33,6 +34,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import platform
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,20 +78,25 @@ class SetFitClassifier(Classifier):
     * ``max_seq_length`` [None = the backbone's]: truncation, in tokens.
     * ``head`` ["logistic"]: "logistic" (scikit-learn, inverse strength ``head_c`` [10.0])
       or "linear" (torch layer over cached embeddings, ``head_epochs`` [100]).
-    * ``end_to_end_epochs`` [0]: epochs of joint body + head training after the head fit.
+    * ``end_to_end_epochs`` [0]: whole epochs of joint body + head training after the
+      head fit.
     * ``early_stopping_patience`` [3]: evaluations without improvement before stopping
       (only when ``fit`` gets an evaluation split).
     * ``precision`` ["auto"]: "fp32", "bf16" (autocast) or "auto": bf16 where the hardware
       runs it natively (a CUDA GPU with bf16, a CPU with AVX512-BF16/AMX), else fp32. On 2
       AVX512-BF16 cores bf16 trained 1.37× faster at equal accuracy (Banking77, 8-shot).
+      Inference uses the same precision, so "auto" probabilities can differ in the last
+      digits between machines; "fp32" gives the same numbers everywhere.
     * ``threshold`` [0.5]: multi-label decision threshold. ``seed`` [0]. ``device`` [None =
-      CUDA if available, else CPU]. ``progress_bar`` [True]: tqdm bar with pairs/s.
+      CUDA if available, else CPU; a saved model asking for CUDA loads on the CPU where
+      there is none]. ``progress_bar`` [True]: tqdm bar with pairs/s.
 
     Multi-label: the head is one-vs-rest; two examples count as similar when their label
     sets share at least one label (see `whichmodel.models.contrastive_losses`).
     """
 
     family = "setfit"
+    uses_eval_split = True
 
     def __init__(self, *, backbone: str = DEFAULT_BACKBONE, num_epochs: float = 10.0,
                  batch_size: int = 64, samples_per_class: int = 2, loss: str = "supcon",
@@ -129,16 +137,11 @@ class SetFitClassifier(Classifier):
     def _fit(self, texts, y, eval_texts, eval_y) -> None:
         import torch
 
-        from whichmodel.models.contrastive_losses import LOSSES
-
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
-        if self.head not in HEADS:
-            raise ValueError(f"unknown head {self.head!r}; choose one of: {', '.join(HEADS)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; "
-                             f"choose one of: {', '.join(PRECISIONS)}")
-        with torch.random.fork_rng(devices=[]):
+        self._check_settings()
+        # Fork every generator the run can touch, CUDA ones included, so the caller's
+        # random state is the same after fit as before.
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             self._load_body(self.backbone)
             ids = self._tokenize(texts)
@@ -158,6 +161,33 @@ class SetFitClassifier(Classifier):
             # the body) go, and the body stays in inference mode.
             self.body_.zero_grad(set_to_none=True)
             self.body_.eval()
+
+    def _check_settings(self) -> None:
+        """Fail before any loading, naming the setting and what it accepts."""
+        from whichmodel.errors import SettingError
+        from whichmodel.models.contrastive_losses import LOSSES
+
+        choices = {"loss": LOSSES, "head": HEADS, "precision": PRECISIONS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SettingError(f"setfit: unknown {name} {getattr(self, name)!r}; "
+                                   f"choose one of: {', '.join(allowed)}")
+        whole = {"batch_size": 2, "samples_per_class": 1, "end_to_end_epochs": 0,
+                 "head_epochs": 1, "early_stopping_patience": 1}
+        for name, least in whole.items():
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not float(value).is_integer() or value < least):
+                raise SettingError(f"setfit: {name} must be a whole number ≥ {least}, "
+                                   f"got {value!r}")
+        positive = {"num_epochs": 0.0, "learning_rate": None, "temperature": None,
+                    "head_c": None}
+        for name, least in positive.items():
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or (
+                    value < least if least is not None else value <= 0):
+                bound = f"≥ {least:g}" if least is not None else "> 0"
+                raise SettingError(f"setfit: {name} must be a number {bound}, got {value!r}")
 
     def _fit_head(self, features: np.ndarray, y: np.ndarray) -> LinearHead:
         if self.head == "linear":
@@ -201,6 +231,11 @@ class SetFitClassifier(Classifier):
         eval_at = set(np.unique(np.linspace(steps / N_EVALS, steps, N_EVALS).round()
                                 .astype(int))) if evaluation is not None else set()
         best_score, best_state, stale = -1.0, None, 0
+        if evaluation is not None:  # the untuned body is a candidate too (step 0)
+            best_score = self._evaluation_score(ids, y, *evaluation)
+            self.log_["evaluations"].append({"step": 0, "score": round(best_score, 5)})
+            best_state = {k: v.detach().clone() for k, v in self.body_.state_dict().items()}
+            self.log_["best_step"] = 0
         b = sampler.batch_size
         bar = tqdm(total=steps * b * (b - 1) // 2, unit="pair", unit_scale=True,
                    desc="setfit: contrastive", disable=not self.progress_bar, leave=False)
@@ -285,6 +320,11 @@ class SetFitClassifier(Classifier):
         from whichmodel.backbones import fresh_sentence_transformer
 
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            # A model trained on a GPU must still load (and serve) on a CPU machine.
+            warnings.warn(f"setfit: device {device!r} is not available here; using the CPU",
+                          stacklevel=3)
+            device = "cpu"
         self.body_ = fresh_sentence_transformer(name_or_path, device=device)
         if self.max_seq_length:
             self.body_.max_seq_length = int(self.max_seq_length)
@@ -292,9 +332,19 @@ class SetFitClassifier(Classifier):
     def _tokenize(self, texts: list[str]) -> TokenizedTexts:
         tokenizer = self.body_.tokenizer
         limit = int(self.body_.max_seq_length or tokenizer.model_max_length)
-        encoded = tokenizer(list(texts), truncation=True, max_length=limit,
+        encoded = tokenizer(self._cased_as_backbone(texts), truncation=True, max_length=limit,
                             add_special_tokens=True)["input_ids"]
         return TokenizedTexts.from_lists(encoded, tokenizer.pad_token_id or 0)
+
+    def _cased_as_backbone(self, texts: list[str]) -> list[str]:
+        """``texts`` lower-cased when the backbone's Transformer module says so.
+
+        Older sentence-transformers releases (3.x) lower-case in `Transformer.tokenize`
+        when its ``do_lower_case`` flag is set, not in the tokenizer; 6.x builds it into the
+        tokenizer's normaliser, where lower-casing twice changes nothing."""
+        if getattr(self.body_[0], "do_lower_case", False):
+            return [t.lower() for t in texts]
+        return list(texts)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         import torch
@@ -411,9 +461,25 @@ def _native_bf16(device_type: str) -> bool:
 
     if device_type == "cuda":
         return torch.cuda.is_bf16_supported()
-    if device_type == "cpu":
-        try:
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):
-            return False
-    return False
+    if device_type != "cpu":
+        return False
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        # oneDNN also "supports" bf16 on plain AVX512 by emulation, which is slower than
+        # fp32: ask for the instructions themselves (Linux lists them in /proc/cpuinfo).
+        return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    try:  # Arm: oneDNN's check looks for the bf16 extension itself
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is no such file)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
