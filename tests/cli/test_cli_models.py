@@ -92,13 +92,36 @@ def test_help_teaches():
 
 def test_train_setfit_from_the_cli(banking77_slice, tmp_path):
     model_dir = tmp_path / "setfit"
+    dev = tmp_path / "dev.csv"  # validation rows from the train file, not the test set
+    banking77_slice["train_df"].groupby("category").tail(5).to_csv(dev, index=False)
     done = cli("train", str(banking77_slice["train"]), "--text", "text", "--label", "category",
                "--model", "setfit", "--shots", "4", "--backbone", "all-MiniLM-L6-v2",
-               "--set", "num_epochs=2", "--set", "batch_size=16", "--out", str(model_dir))
+               "--set", "num_epochs=2", "--set", "batch_size=16", "--eval", str(dev),
+               "--out", str(model_dir))
     assert done.returncode == 0, done.stderr
     meta = json.loads((model_dir / "whichmodel.json").read_text())
     assert meta["family"] == "setfit" and meta["settings"]["num_epochs"] == 2
     assert meta["training"]["n_examples"] == 40 and (model_dir / "body").is_dir()
+    log = json.loads((model_dir / "setfit.json").read_text())
+    assert log["evaluations"][0]["step"] == 0 and len(log["evaluations"]) >= 2
+    assert f"kept step {log['best_step']} of {log['steps']}" in done.stdout + done.stderr
     done = cli("evaluate", str(model_dir), str(banking77_slice["test"]), "--text", "text",
                "--label", "category", "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["accuracy"] > 0.4
+
+
+def test_bad_family_setting_and_misplaced_eval_are_one_line_errors(banking77_slice, tmp_path,
+                                                                  capsys):
+    base = ["train", str(banking77_slice["train"]), "--text", "text", "--label", "category"]
+    code = main([*base, "--model", "setfit", "--shots", "2", "--set", "head=torch",
+                 "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 2 and "head" in err and "logistic, linear" in err and "Traceback" not in err
+    code = main([*base, "--model", "setfit", "--set", "end_to_end_epochs=0.5",
+                 "--out", str(tmp_path / "m")])
+    assert code == 2 and "end_to_end_epochs must be a whole number" in capsys.readouterr().err
+    code = main([*base, "--model", "tfidf", "--eval", str(banking77_slice["train"]),
+                 "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--eval" in err and "setfit" in err
+    assert not (tmp_path / "m").exists()

@@ -27,7 +27,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, label: bool = True,
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
-    """``["C=3", "head=torch"]`` -> ``{"C": 3, "head": "torch"}`` (YAML scalars)."""
+    """``["C=3", "head=linear"]`` -> ``{"C": 3, "head": "linear"}`` (YAML scalars)."""
     import yaml
 
     settings: dict[str, Any] = {}

@@ -14,7 +14,9 @@ examples:
       --model embedding --shots 8 --seed 1 --out models/emb8
   whichmodel train data.csv --text text --label tags --label-sep "|" --model tfidf --out m/
   whichmodel train data.csv --text text --label intent --model setfit --shots 8 \\
-      --backbone all-MiniLM-L6-v2 --set head=torch --out models/setfit8
+      --backbone all-MiniLM-L6-v2 --set head=linear --out models/setfit8
+  whichmodel train data.csv --text text --label intent --model setfit --shots 8 \\
+      --eval dev.csv --out models/setfit8   # early-stops on dev.csv, keeps the best body
 
 --shots N takes N labelled examples per class (seeded), --budget N takes N in total
 spread evenly over classes: that is how you simulate a labelling budget. Without either,
@@ -47,13 +49,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="settings", action="append", metavar="KEY=VALUE",
                         help="a family setting, e.g. --set C=3 (repeatable)")
     parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
+    parser.add_argument("--eval", metavar="FILE",
+                        help="labelled validation data with the same columns: families that "
+                             "early-stop (setfit) score it during training and keep the best "
+                             "point; never use your test set here")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to save the model")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from whichmodel.data import few_shot_sample, load_dataset
-    from whichmodel.models.base import family_settings, get_family
+    from whichmodel.models.base import available_families, family_settings, get_family
 
     console = make_console()
     family = get_family(args.model)
@@ -71,9 +77,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown setting(s) for {args.model!r}: {', '.join(sorted(unknown))}; "
                          f"its settings are: {', '.join(sorted(params))}")
 
+    if args.eval and not family.uses_eval_split:
+        users = [name for name in available_families() if get_family(name).uses_eval_split]
+        raise UsageError(f"--eval is used for early stopping, which {args.model!r} does not "
+                         f"do (families that do: {', '.join(users)}); drop --eval")
     dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
                            split=args.split, drop_invalid=args.drop_invalid)
     report_dropped(dataset, console)
+    evaluation = None
+    if args.eval:
+        evaluation = load_dataset(args.eval, args.text, args.label, label_sep=args.label_sep,
+                                  drop_invalid=args.drop_invalid)
+        report_dropped(evaluation, console)
     if args.shots is not None or args.budget is not None:
         dataset = few_shot_sample(dataset, shots=args.shots, budget=args.budget, seed=args.seed)
     console.print(f"training [bold]{args.model}[/] on {len(dataset)} examples, "
@@ -81,7 +96,16 @@ def run(args: argparse.Namespace) -> int:
                   + (" (multi-label)" if dataset.multi_label else ""))
     model = family(**settings)
     # No spinner here: families that train for long show their own progress bars.
-    model.fit(dataset.texts, dataset.labels)
+    if evaluation is None:
+        model.fit(dataset.texts, dataset.labels)
+    else:
+        model.fit(dataset.texts, dataset.labels, eval_texts=evaluation.texts,
+                  eval_labels=evaluation.labels)
     out = model.save(args.out)
     console.print(f"trained in {model.training_['train_seconds']:.1f} s; saved to {out}")
+    log = getattr(model, "log_", {})
+    if log.get("evaluations"):
+        best = next(e for e in log["evaluations"] if e["step"] == log["best_step"])
+        console.print(f"early stopping: kept step {best['step']} of {log['steps']} "
+                      f"(score {best['score']:.4f} on {args.eval})")
     return 0
