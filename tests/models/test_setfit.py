@@ -180,6 +180,21 @@ def test_multi_label_with_torch_head_and_end_to_end(slice_data):
     assert not model.body_.training
 
 
+def test_multi_label_default_head_learns_and_survives_a_fresh_process(
+        slice_data, tmp_path, fresh_process_predict):
+    texts, labels, test_texts, test_labels = slice_data
+    multi = [[c, "card"] if "card" in c else [c] for c in labels]
+    truth = [{c, "card"} if "card" in c else {c} for c in test_labels]
+    model = SetFitClassifier(**TINY).fit(texts, multi)  # logistic head, one-vs-rest
+    predicted = [set(p) for p in model.predict(test_texts)]
+    tp = sum(len(p & t) for p, t in zip(predicted, truth))
+    wrong = sum(len(p ^ t) for p, t in zip(predicted, truth))
+    assert 2 * tp / (2 * tp + wrong) > 0.85  # micro-F1 (measured 0.97)
+    loaded_labels, proba = fresh_process_predict(model.save(tmp_path / "m"), test_texts[:20])
+    assert [sorted(x) for x in loaded_labels] == [sorted(x) for x in model.predict(test_texts[:20])]
+    np.testing.assert_allclose(proba, model.predict_proba(test_texts[:20]), atol=1e-6)
+
+
 def test_early_stopping_restores_the_best_body(slice_data):
     texts, labels, test_texts, test_labels = slice_data
     eval_texts, eval_labels = test_texts[:50], test_labels[:50]
