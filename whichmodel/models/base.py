@@ -158,7 +158,7 @@ class Classifier:
         for name, value in params.items():
             if name not in valid:
                 raise SettingError(f"{type(self).__name__} has no setting {name!r}; "
-                                 f"settings are: {', '.join(sorted(valid))}")
+                                   f"settings are: {', '.join(sorted(valid))}")
             setattr(self, name, value)
         return self
 

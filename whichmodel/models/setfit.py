@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from whichmodel.backbones import DEFAULT_BACKBONE
+from whichmodel.errors import SettingError
 from whichmodel.models.base import Classifier
 from whichmodel.models.linear_head import LinearHead
 
@@ -164,7 +165,6 @@ class SetFitClassifier(Classifier):
 
     def _check_settings(self) -> None:
         """Fail before any loading, naming the setting and what it accepts."""
-        from whichmodel.errors import SettingError
         from whichmodel.models.contrastive_losses import LOSSES
 
         choices = {"loss": LOSSES, "head": HEADS, "precision": PRECISIONS}
