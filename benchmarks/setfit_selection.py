@@ -48,7 +48,8 @@ def run(variant: dict, seed: int, shots: int, n_val: int) -> dict:
 
     train = load_dataset(DATA / "banking77" / "train.csv", "text", "category")
     test = load_dataset(DATA / "banking77" / "test.csv", "text", "category")
-    sample = few_shot_sample(train, shots=shots, seed=seed)
+    # up_to: at 64 shots four Banking77 classes give all they have (as in setfit_vs_reference).
+    sample = few_shot_sample(train, shots=shots, seed=seed, up_to=True)
     taken = set(sample.texts)
     rest = [i for i, t in enumerate(train.texts) if t not in taken]
     val_rows = np.random.default_rng(1000 + seed).choice(rest, size=n_val, replace=False)
