@@ -32,6 +32,7 @@ Saved layout: ``body/`` (a sentence-transformers folder, safetensors), ``head.sa
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import platform
@@ -234,7 +235,7 @@ class SetFitClassifier(Classifier):
         if evaluation is not None:  # the untuned body is a candidate too (step 0)
             best_score = self._evaluation_score(ids, y, *evaluation)
             self.log_["evaluations"].append({"step": 0, "score": round(best_score, 5)})
-            best_state = {k: v.detach().clone() for k, v in self.body_.state_dict().items()}
+            best_state = self._body_snapshot()
             self.log_["best_step"] = 0
         b = sampler.batch_size
         bar = tqdm(total=steps * b * (b - 1) // 2, unit="pair", unit_scale=True,
@@ -260,8 +261,7 @@ class SetFitClassifier(Classifier):
                 self.log_["evaluations"].append({"step": step, "score": round(score, 5)})
                 if score > best_score:
                     best_score, stale = score, 0
-                    best_state = {k: v.detach().clone()
-                                  for k, v in self.body_.state_dict().items()}
+                    best_state = self._body_snapshot()
                     self.log_["best_step"] = step
                 else:
                     stale += 1
@@ -270,6 +270,10 @@ class SetFitClassifier(Classifier):
         bar.close()
         if best_state is not None and self.log_.get("best_step") != self.log_["steps"]:
             self.body_.load_state_dict(best_state)  # kept in memory: no checkpoint files
+
+    def _body_snapshot(self) -> dict:
+        """A copy of the body's weights, kept in memory (no checkpoint files)."""
+        return {k: v.detach().clone() for k, v in self.body_.state_dict().items()}
 
     def _evaluation_score(self, ids: TokenizedTexts, y: np.ndarray,
                           eval_ids: TokenizedTexts, eval_y: np.ndarray) -> float:
@@ -473,13 +477,16 @@ def _native_bf16(device_type: str) -> bool:
         return False
 
 
-def _cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is no such file)."""
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is no such file).
+
+    Cached: `_autocast` asks on every forward pass, and the file does not change."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
                 if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
