@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.table:
         specs = []
         if args.scale:
-            settings = {"progress_bar": False, "num_epochs": 1, **args.ours_settings}
+            settings = {**DEFAULT_OURS, **args.ours_settings}
             specs.append({"kind": "scale", "system": "ours", "task": "banking77-scale",
                           "seed": args.seeds[0], "n": args.scale_n, "settings": settings,
                           "params": resolved_params("ours", settings)})

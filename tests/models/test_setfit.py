@@ -94,7 +94,13 @@ def test_constructible_from_plain_settings():
     params = model.get_params()
     assert params["num_epochs"] == 3 and params["loss"] == "supcon" and params["seed"] == 5
     json.dumps(params)  # settings round-trip through whichmodel.json
-    # The documented meaning of the one knob: round(num_epochs × n / batch_size) steps.
+    # The documented meaning of the one knob. By default ("auto") round(256·√n / batch)
+    # steps, which grows like √n: 4·√n at batch 64, the same sentences at other batches.
+    auto = SetFitClassifier()
+    assert auto.num_epochs == "auto"
+    assert [auto.n_steps(n) for n in (40, 616, 4928, 50_000)] == [25, 99, 281, 894]
+    assert SetFitClassifier(batch_size=128).n_steps(616) == 50
+    # A number: round(num_epochs × n / batch_size) steps, whole passes over the data.
     assert SetFitClassifier(num_epochs=10, batch_size=64).n_steps(616) == 96
     assert SetFitClassifier(num_epochs=0).n_steps(616) == 0
     assert SetFitClassifier(num_epochs=0.01).n_steps(10) == 1
@@ -108,6 +114,8 @@ def test_bad_settings_fail_at_fit_with_the_choices(slice_data):
         SetFitClassifier(end_to_end_epochs=0.5, **TINY).fit(texts, labels)
     with pytest.raises(SettingError, match="temperature must be a number > 0"):
         SetFitClassifier(temperature=0, **TINY).fit(texts, labels)
+    with pytest.raises(SettingError, match='num_epochs must be "auto" or a number ≥ 0'):
+        SetFitClassifier(**{**TINY, "num_epochs": "lots"}).fit(texts, labels)
 
 
 def test_auto_precision_needs_bf16_instructions_on_x86(monkeypatch):
