@@ -10,8 +10,8 @@ ANCHORS.md for the measurements):
   each sentence is encoded once and the loss scores all B·(B−1)/2 pairs of the batch
   (no self-pairs). Memory is O(batch) for training and O(n) for the sampler.
 * One knob sets how much contrastive training happens: ``num_epochs``. By default
-  ("auto") the body sees 256·√n sentences, i.e. ``round(256·√n / batch_size)`` steps
-  (4·√n at batch 64), which grows more slowly than n: on validation splits more steps
+  ("auto") the body trains ``round(256·√n / batch_size)`` steps (4·√n at the default
+  batch of 64), which grows more slowly than n: on validation splits more steps
   stopped paying beyond that (Banking77 64/class: 152 steps matched 761). A number asks
   for ``round(num_epochs × n / batch_size)`` steps instead. Each step encodes
   ``batch_size`` sentences once and scores their ``batch_size·(batch_size − 1)/2`` pairs
@@ -58,7 +58,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # of about this many (padded) tokens; large enough for efficient matmuls, small enough that
 # one long outlier does not pad the whole batch.
 CHUNK_TOKENS = 1024
-# num_epochs="auto": the body sees this many × √n sentences (4·√n steps at batch 64).
+# num_epochs="auto": round(this × √n / batch_size) steps (4·√n at batch 64).
 # Chosen on validation, never on a reported test set: it reproduces the 8-shot Banking77
 # default (99 steps; 48 and 96 scored alike), gives 25 steps at 40 examples (+3, 0, 0
 # points over 10 steps on three RAFT tasks kept for development, never reported) and about
