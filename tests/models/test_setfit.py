@@ -154,6 +154,51 @@ def test_same_seed_same_model_and_other_seed_differs(slice_data, tiny_model):
     assert not np.array_equal(other.embed(test_texts[:5]), tiny_model.embed(test_texts[:5]))
 
 
+def test_gradient_caching_gives_the_plain_gradients(slice_data, monkeypatch):
+    """Chunk-by-chunk back-propagation on replayed dropout masks: same loss, gradients, RNG."""
+    texts, labels, _, _ = slice_data
+    monkeypatch.setattr(setfit_module, "CHUNK_TOKENS", 128)  # several chunks per batch
+    model = SetFitClassifier(precision="fp32", progress_bar=False)
+    model._load_body(model.backbone)
+    ids, rows = model._tokenize(texts[:48]), np.arange(48)
+    assert len(model._chunks(ids, rows)) >= 3
+    similar = similarity_targets(torch.as_tensor(np.unique(labels[:48], return_inverse=True)[1]))
+
+    def loss_of(embeddings):
+        return contrastive_loss("supcon", embeddings, similar, temperature=0.05)
+
+    model.body_.train()  # dropout on: the masks must be replayed exactly
+    torch.manual_seed(0)
+    plain_loss = loss_of(model._forward(ids, rows))
+    plain_loss.backward()
+    plain = {n: p.grad.clone() for n, p in model.body_.named_parameters() if p.grad is not None}
+    plain_next = torch.rand(3)
+    model.body_.zero_grad(set_to_none=True)
+    torch.manual_seed(0)
+    cached_loss = model._cached_backward(ids, rows, loss_of)
+    cached = {n: p.grad for n, p in model.body_.named_parameters() if p.grad is not None}
+    assert torch.equal(torch.rand(3), plain_next)  # the RNG ends where a plain step leaves it
+    assert cached_loss == pytest.approx(plain_loss.item(), rel=1e-5)
+    assert cached.keys() == plain.keys()
+    for name, grad in plain.items():
+        torch.testing.assert_close(cached[name], grad, rtol=1e-3, atol=1e-6, msg=name)
+    # When it is used: by the batch's token count (48 short queries stay under 4,096).
+    assert not model._uses_gradient_cache(ids, rows)
+    model.gradient_cache_tokens = 100
+    assert model._uses_gradient_cache(ids, rows)
+    model.gradient_cache_tokens = 0
+    assert not model._uses_gradient_cache(ids, rows)
+
+
+def test_a_fit_with_gradient_caching_learns_the_same(slice_data, tiny_model):
+    texts, labels, test_texts, _ = slice_data
+    cached = SetFitClassifier(seed=3, gradient_cache_tokens=1, **TINY).fit(texts, labels)
+    assert cached.log_["steps"] == tiny_model.log_["steps"]
+    agree = np.mean(np.array(cached.predict(test_texts))
+                    == np.array(tiny_model.predict(test_texts)))
+    assert agree >= 0.95, agree
+
+
 def test_fit_leaves_the_global_torch_rng_alone(slice_data):
     texts, labels, _, _ = slice_data
     torch.manual_seed(123)

@@ -9,6 +9,9 @@ ANCHORS.md for the measurements):
 * No pair list. `LabelBalancedBatchSampler` draws P label groups × K examples per step;
   each sentence is encoded once and the loss scores all B·(B−1)/2 pairs of the batch
   (no self-pairs). Memory is O(batch) for training and O(n) for the sampler.
+* Long texts: a batch over ``gradient_cache_tokens`` is trained with gradient caching
+  (embed without autograd, take the loss gradient per embedding, re-encode chunk by chunk
+  on replayed dropout masks), so its activation memory is one chunk's, not the batch's.
 * One knob sets how much contrastive training happens: ``num_epochs``. By default
   ("auto") the body trains ``round(256·√n / batch_size)`` steps (4·√n at the default
   batch of 64), which grows more slowly than n: on validation splits more steps
@@ -90,6 +93,11 @@ class SetFitClassifier(Classifier):
       temperature (0.05 is the scale all-MiniLM-L6-v2 was pre-trained with).
     * ``learning_rate`` [5e-5], ``warmup_ratio`` [0.1]: AdamW, linear warm-up and decay.
     * ``max_seq_length`` [None = the backbone's]: truncation, in tokens.
+    * ``gradient_cache_tokens`` [4096]: a training batch holding more tokens than this is
+      trained with gradient caching: embedded without autograd, then re-encoded one chunk
+      at a time to back-propagate, so its activation memory is one chunk's, for one extra
+      forward pass (the gradients are the same). Short texts never reach it (64 Banking77
+      queries ≈ 1,300 tokens); 40 abstracts of 256 tokens do. 0 turns it off.
     * ``head`` ["logistic"]: "logistic" (scikit-learn, inverse strength ``head_c`` [10.0])
       or "linear" (torch layer over cached embeddings, ``head_epochs`` [100]).
     * ``end_to_end_epochs`` [0]: whole epochs of joint body + head training after the
@@ -115,7 +123,8 @@ class SetFitClassifier(Classifier):
     def __init__(self, *, backbone: str = DEFAULT_BACKBONE, num_epochs: float | str = "auto",
                  batch_size: int = 64, samples_per_class: int = 2, loss: str = "supcon",
                  temperature: float = 0.05, learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
-                 max_seq_length: int | None = None, head: str = "logistic",
+                 max_seq_length: int | None = None, gradient_cache_tokens: int = 4096,
+                 head: str = "logistic",
                  head_c: float = 10.0, head_epochs: int = 100, end_to_end_epochs: int = 0,
                  early_stopping_patience: int = 3, precision: str = "auto",
                  threshold: float = 0.5, seed: int = 0, device: str | None = None,
@@ -129,6 +138,7 @@ class SetFitClassifier(Classifier):
         self.learning_rate = learning_rate
         self.warmup_ratio = warmup_ratio
         self.max_seq_length = max_seq_length
+        self.gradient_cache_tokens = gradient_cache_tokens
         self.head = head
         self.head_c = head_c
         self.head_epochs = head_epochs
@@ -189,7 +199,7 @@ class SetFitClassifier(Classifier):
                 raise SettingError(f"setfit: unknown {name} {getattr(self, name)!r}; "
                                    f"choose one of: {', '.join(allowed)}")
         whole = {"batch_size": 2, "samples_per_class": 1, "end_to_end_epochs": 0,
-                 "head_epochs": 1, "early_stopping_patience": 1}
+                 "head_epochs": 1, "early_stopping_patience": 1, "gradient_cache_tokens": 0}
         for name, least in whole.items():
             value = getattr(self, name)
             if (isinstance(value, bool) or not isinstance(value, (int, float))
@@ -260,19 +270,27 @@ class SetFitClassifier(Classifier):
         self.body_.train()
         for step in range(1, steps + 1):
             rows = sampler.next_batch()
-            embeddings = self._forward(ids, rows)
             index = torch.from_numpy(rows).to(targets.device)
-            loss = contrastive_loss(self.loss, embeddings, similarity_targets(targets[index]),
-                                    temperature=self.temperature)
+            similar = similarity_targets(targets[index])
+
+            def loss_of(embeddings, similar=similar):
+                return contrastive_loss(self.loss, embeddings, similar,
+                                        temperature=self.temperature)
+
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if self._uses_gradient_cache(ids, rows):
+                loss = self._cached_backward(ids, rows, loss_of)
+            else:
+                loss = loss_of(self._forward(ids, rows))
+                loss.backward()
+                loss = float(loss.detach())
             optimizer.step()
             schedule.step()
             pairs = len(rows) * (len(rows) - 1) // 2
             self.log_["steps"] += 1
             self.log_["pairs"] += pairs
             bar.update(pairs)
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             if step in eval_at:
                 score = self._evaluation_score(ids, y, *evaluation)
                 self.log_["evaluations"].append({"step": step, "score": round(score, 5)})
@@ -377,14 +395,13 @@ class SetFitClassifier(Classifier):
             return contextlib.nullcontext()
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
 
-    def _forward(self, ids: TokenizedTexts, rows: np.ndarray, max_batch: int | None = None):
-        """Embeddings (len(rows), d) of ``rows``, in the order given, with autograd if on.
+    def _chunks(self, ids: TokenizedTexts, rows: np.ndarray,
+                max_batch: int | None = None) -> list[np.ndarray]:
+        """Positions in ``rows``, grouped into length-sorted chunks of about `CHUNK_TOKENS`.
 
-        Rows are encoded in chunks sorted by length (about `CHUNK_TOKENS` padded tokens,
-        at most ``max_batch`` rows) so that no short sentence is padded to a long one.
+        Sorted by length (at most ``max_batch`` rows a chunk) so that no short sentence is
+        padded to a long one.
         """
-        import torch
-
         lengths = ids.lengths[rows]
         order = np.argsort(lengths, kind="stable")
         chunks, start = [], 0
@@ -396,18 +413,73 @@ class SetFitClassifier(Classifier):
                 stop += 1
             chunks.append(order[start:stop])
             start = stop
+        return chunks
+
+    def _encode_chunk(self, ids: TokenizedTexts, rows: np.ndarray):
+        """Sentence embeddings (len(rows), d), float32, of one chunk, with autograd if on."""
+        import torch
+
+        input_ids, mask = ids.padded(rows)
         device = self.body_.device
-        outputs = []
+        features = {"input_ids": torch.from_numpy(input_ids).to(device),
+                    "attention_mask": torch.from_numpy(mask).to(device)}
         with self._autocast():
-            for chunk in chunks:
-                input_ids, mask = ids.padded(rows[chunk])
-                features = {"input_ids": torch.from_numpy(input_ids).to(device),
-                            "attention_mask": torch.from_numpy(mask).to(device)}
-                outputs.append(self.body_(features)["sentence_embedding"].float())
-        embeddings = torch.cat(outputs)
+            return self.body_(features)["sentence_embedding"].float()
+
+    def _forward(self, ids: TokenizedTexts, rows: np.ndarray, max_batch: int | None = None):
+        """Embeddings (len(rows), d) of ``rows``, in the order given, with autograd if on."""
+        import torch
+
+        chunks = self._chunks(ids, rows, max_batch)
+        embeddings = torch.cat([self._encode_chunk(ids, rows[chunk]) for chunk in chunks])
+        order = np.concatenate(chunks)
         inverse = np.empty(len(order), dtype=np.int64)
         inverse[order] = np.arange(len(order))
-        return embeddings[torch.from_numpy(inverse).to(device)]
+        return embeddings[torch.from_numpy(inverse).to(embeddings.device)]
+
+    def _uses_gradient_cache(self, ids: TokenizedTexts, rows: np.ndarray) -> bool:
+        limit = int(self.gradient_cache_tokens)
+        return limit > 0 and int(ids.lengths[rows].sum()) > limit
+
+    def _cached_backward(self, ids: TokenizedTexts, rows: np.ndarray, loss_of) -> float:
+        """Gradient caching (Gao et al., 2021): the step's gradients in O(chunk) memory.
+
+        Pass 1 embeds every chunk without autograd, recording the RNG state before each,
+        so the dropout masks can be replayed. The loss is then taken on those embeddings,
+        giving d loss / d embedding. Pass 2 re-encodes chunk by chunk with autograd, on
+        the replayed masks, and back-propagates that gradient, so only one chunk's
+        activations are alive at a time. The parameters get the gradients a plain
+        backward would give, for one extra forward pass. Returns the loss.
+        """
+        import torch
+
+        chunks = self._chunks(ids, rows)
+        cuda = self.body_.device.type == "cuda"
+        states, embeddings = [], None
+        with torch.no_grad():
+            for chunk in chunks:
+                states.append((torch.get_rng_state(),
+                               torch.cuda.get_rng_state(self.body_.device) if cuda else None))
+                part = self._encode_chunk(ids, rows[chunk])
+                if embeddings is None:
+                    embeddings = part.new_empty((len(rows), part.shape[1]))
+                embeddings[torch.from_numpy(chunk).to(part.device)] = part
+        embeddings.requires_grad_(True)
+        loss = loss_of(embeddings)
+        loss.backward()
+        gradient = embeddings.grad
+        end_state = (torch.get_rng_state(),
+                     torch.cuda.get_rng_state(self.body_.device) if cuda else None)
+        for chunk, (cpu_state, cuda_state) in zip(chunks, states):
+            torch.set_rng_state(cpu_state)
+            if cuda:
+                torch.cuda.set_rng_state(cuda_state, self.body_.device)
+            index = torch.from_numpy(chunk).to(gradient.device)
+            self._encode_chunk(ids, rows[chunk]).backward(gradient[index])
+        torch.set_rng_state(end_state[0])
+        if cuda:
+            torch.cuda.set_rng_state(end_state[1], self.body_.device)
+        return float(loss.detach())
 
     def _embed_ids(self, ids: TokenizedTexts) -> np.ndarray:
         """Inference embeddings (n, d) float32 for pre-tokenised texts."""
