@@ -9,7 +9,7 @@ ANCHORS.md for the measurements):
 * No pair list. `LabelBalancedBatchSampler` draws P label groups × K examples per step;
   each sentence is encoded once and the loss scores all B·(B−1)/2 pairs of the batch
   (no self-pairs). Memory is O(batch) for training and O(n) for the sampler.
-* Long texts: a batch over ``gradient_cache_tokens`` is trained with gradient caching
+* Long texts: a contrastive batch over ``gradient_cache_tokens`` is trained with gradient caching
   (embed without autograd, take the loss gradient per embedding, re-encode chunk by chunk
   on replayed dropout masks), so its activation memory is one chunk's, not the batch's.
 * One knob sets how much contrastive training happens: ``num_epochs``. By default
@@ -93,11 +93,12 @@ class SetFitClassifier(Classifier):
       temperature (0.05 is the scale all-MiniLM-L6-v2 was pre-trained with).
     * ``learning_rate`` [5e-5], ``warmup_ratio`` [0.1]: AdamW, linear warm-up and decay.
     * ``max_seq_length`` [None = the backbone's]: truncation, in tokens.
-    * ``gradient_cache_tokens`` [4096]: a training batch holding more tokens than this is
+    * ``gradient_cache_tokens`` [4096]: a contrastive batch holding more tokens than this is
       trained with gradient caching: embedded without autograd, then re-encoded one chunk
       at a time to back-propagate, so its activation memory is one chunk's, for one extra
-      forward pass (the gradients are the same). Short texts never reach it (64 Banking77
-      queries ≈ 1,300 tokens); 40 abstracts of 256 tokens do. 0 turns it off.
+      forward pass (the gradients are the same). Short texts at the default batch do not
+      reach it (64 Banking77 queries ≈ 1,300 tokens); 40 abstracts of 256 tokens do. CPU
+      and CUDA only (elsewhere dropout cannot be replayed). 0 turns it off.
     * ``head`` ["logistic"]: "logistic" (scikit-learn, inverse strength ``head_c`` [10.0])
       or "linear" (torch layer over cached embeddings, ``head_epochs`` [100]).
     * ``end_to_end_epochs`` [0]: whole epochs of joint body + head training after the
@@ -212,6 +213,7 @@ class SetFitClassifier(Classifier):
         for name, least in positive.items():
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or (
+                    not math.isfinite(value)) or (
                     value < least if least is not None else value <= 0):
                 bound = f"≥ {least:g}" if least is not None else "> 0"
                 what = '"auto" or a number' if name == "num_epochs" else "a number"
@@ -431,15 +433,18 @@ class SetFitClassifier(Classifier):
         import torch
 
         chunks = self._chunks(ids, rows, max_batch)
-        embeddings = torch.cat([self._encode_chunk(ids, rows[chunk]) for chunk in chunks])
+        with self._autocast():  # one autocast region: bf16 weight copies made once a batch
+            embeddings = torch.cat([self._encode_chunk(ids, rows[chunk]) for chunk in chunks])
         order = np.concatenate(chunks)
         inverse = np.empty(len(order), dtype=np.int64)
         inverse[order] = np.arange(len(order))
         return embeddings[torch.from_numpy(inverse).to(embeddings.device)]
 
     def _uses_gradient_cache(self, ids: TokenizedTexts, rows: np.ndarray) -> bool:
+        """Over the token limit, on a device whose dropout RNG can be replayed."""
         limit = int(self.gradient_cache_tokens)
-        return limit > 0 and int(ids.lengths[rows].sum()) > limit
+        return (limit > 0 and self.body_.device.type in ("cpu", "cuda")
+                and int(ids.lengths[rows].sum()) > limit)
 
     def _cached_backward(self, ids: TokenizedTexts, rows: np.ndarray, loss_of) -> float:
         """Gradient caching (Gao et al., 2021): the step's gradients in O(chunk) memory.
@@ -468,6 +473,8 @@ class SetFitClassifier(Classifier):
         loss = loss_of(embeddings)
         loss.backward()
         gradient = embeddings.grad
+        if gradient is None:  # nothing to score (no positives in the batch): a zero step
+            return float(loss.detach())
         end_state = (torch.get_rng_state(),
                      torch.cuda.get_rng_state(self.body_.device) if cuda else None)
         for chunk, (cpu_state, cuda_state) in zip(chunks, states):
