@@ -459,12 +459,10 @@ class SetFitClassifier(Classifier):
         import torch
 
         chunks = self._chunks(ids, rows)
-        cuda = self.body_.device.type == "cuda"
         states, embeddings = [], None
         with torch.no_grad():
             for chunk in chunks:
-                states.append((torch.get_rng_state(),
-                               torch.cuda.get_rng_state(self.body_.device) if cuda else None))
+                states.append(self._rng_state())
                 part = self._encode_chunk(ids, rows[chunk])
                 if embeddings is None:
                     embeddings = part.new_empty((len(rows), part.shape[1]))
@@ -475,18 +473,28 @@ class SetFitClassifier(Classifier):
         gradient = embeddings.grad
         if gradient is None:  # nothing to score (no positives in the batch): a zero step
             return float(loss.detach())
-        end_state = (torch.get_rng_state(),
-                     torch.cuda.get_rng_state(self.body_.device) if cuda else None)
-        for chunk, (cpu_state, cuda_state) in zip(chunks, states):
-            torch.set_rng_state(cpu_state)
-            if cuda:
-                torch.cuda.set_rng_state(cuda_state, self.body_.device)
+        end_state = self._rng_state()
+        for chunk, state in zip(chunks, states):
+            self._set_rng_state(state)
             index = torch.from_numpy(chunk).to(gradient.device)
             self._encode_chunk(ids, rows[chunk]).backward(gradient[index])
-        torch.set_rng_state(end_state[0])
-        if cuda:
-            torch.cuda.set_rng_state(end_state[1], self.body_.device)
+        self._set_rng_state(end_state)
         return float(loss.detach())
+
+    def _rng_state(self) -> tuple:
+        """The generators dropout draws from: the CPU one, and the body's GPU when on CUDA."""
+        import torch
+
+        cuda = self.body_.device.type == "cuda"
+        return torch.get_rng_state(), (torch.cuda.get_rng_state(self.body_.device)
+                                       if cuda else None)
+
+    def _set_rng_state(self, state: tuple) -> None:
+        import torch
+
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state(state[1], self.body_.device)
 
     def _embed_ids(self, ids: TokenizedTexts) -> np.ndarray:
         """Inference embeddings (n, d) float32 for pre-tokenised texts."""
