@@ -27,7 +27,8 @@ import statistics
 import time
 from pathlib import Path
 
-from setfit_vs_reference import DATA, REPO, resolved_params, task_folds
+from setfit_selection import validation_split
+from setfit_vs_reference import REPO, resolved_params, task_folds
 
 DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "setfit_interpolation.jsonl"
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -37,17 +38,8 @@ DEV_TASKS = ["raft:tweet_eval_hate", "raft:semiconductor_org_types",
 
 def banking77_val_fold(seed: int) -> list[tuple]:
     """8 shots per class (the run's seed) and 1,540 validation rows from the train file."""
-    import numpy as np
-
-    from whichmodel.data import few_shot_sample, load_dataset
-
-    train = load_dataset(DATA / "banking77" / "train.csv", "text", "category")
-    sample = few_shot_sample(train, shots=8, seed=seed)
-    taken = set(sample.texts)
-    rest = [i for i, t in enumerate(train.texts) if t not in taken]
-    val = np.random.default_rng(1000 + seed).choice(rest, size=1540, replace=False)
-    return [(list(sample.texts), list(sample.labels), [train.texts[i] for i in val],
-             [train.labels[i] for i in val])]
+    sample, val_texts, val_labels = validation_split(shots=8, seed=seed, n_val=1540)
+    return [(list(sample.texts), list(sample.labels), val_texts, val_labels)]
 
 
 def mixed_state(base: dict, tuned: dict, alpha: float) -> dict:

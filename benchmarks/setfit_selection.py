@@ -38,23 +38,35 @@ DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "setfit_selection.jsonl"
 HEAD_CS = (1.0, 10.0, 100.0)
 
 
-def run(variant: dict, seed: int, shots: int, n_val: int) -> dict:
-    """Fit one variant on one seed's sample; accuracy on validation and test per head C."""
+def validation_split(shots: int, seed: int, n_val: int) -> tuple:
+    """(few-shot sample, validation texts, validation labels), both from the train file.
+
+    The validation rows are ``n_val`` train rows outside the sample, drawn with the seed,
+    so choosing settings never looks at the test set."""
     import numpy as np
 
     from whichmodel.data import few_shot_sample, load_dataset
-    from whichmodel.models.linear_head import LinearHead
-    from whichmodel.models.setfit import SetFitClassifier
 
     train = load_dataset(DATA / "banking77" / "train.csv", "text", "category")
-    test = load_dataset(DATA / "banking77" / "test.csv", "text", "category")
     # up_to: at 64 shots four Banking77 classes give all they have (as in setfit_vs_reference).
     sample = few_shot_sample(train, shots=shots, seed=seed, up_to=True)
     taken = set(sample.texts)
     rest = [i for i, t in enumerate(train.texts) if t not in taken]
     val_rows = np.random.default_rng(1000 + seed).choice(rest, size=n_val, replace=False)
-    val_texts = [train.texts[i] for i in val_rows]
-    val_labels = np.array([train.labels[i] for i in val_rows], dtype=object)
+    return (sample, [train.texts[i] for i in val_rows], [train.labels[i] for i in val_rows])
+
+
+def run(variant: dict, seed: int, shots: int, n_val: int) -> dict:
+    """Fit one variant on one seed's sample; accuracy on validation and test per head C."""
+    import numpy as np
+
+    from whichmodel.data import load_dataset
+    from whichmodel.models.linear_head import LinearHead
+    from whichmodel.models.setfit import SetFitClassifier
+
+    test = load_dataset(DATA / "banking77" / "test.csv", "text", "category")
+    sample, val_texts, val_labels = validation_split(shots, seed, n_val)
+    val_labels = np.array(val_labels, dtype=object)
 
     model = SetFitClassifier(seed=seed, progress_bar=False, **variant)
     started = time.perf_counter()
