@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from whichmodel.errors import SettingError
-from whichmodel.models import setfit as setfit_module
+from whichmodel.models import sentence_body as sentence_body_module
 from whichmodel.models.base import build_classifier, load_model
 from whichmodel.models.contrastive_losses import (
     batch_hard_triplet_loss,
@@ -25,7 +25,8 @@ from whichmodel.models.contrastive_losses import (
     supervised_contrastive_loss,
 )
 from whichmodel.models.heads import fit_linear_head
-from whichmodel.models.setfit import SetFitClassifier, TokenizedTexts
+from whichmodel.models.sentence_body import TokenizedTexts
+from whichmodel.models.setfit import SetFitClassifier
 
 # A few steps of small batches: enough to move the body, cheap on 2 cores.
 TINY = {"num_epochs": 0.5, "batch_size": 16, "progress_bar": False}
@@ -119,19 +120,19 @@ def test_bad_settings_fail_at_fit_with_the_choices(slice_data):
 
 
 def test_auto_precision_needs_bf16_instructions_on_x86(monkeypatch):
-    monkeypatch.setattr(setfit_module.platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(setfit_module, "_cpu_flags", lambda: {"avx512f", "avx512bw"})
-    assert not setfit_module._native_bf16("cpu")  # AVX512 alone: oneDNN would emulate
-    monkeypatch.setattr(setfit_module, "_cpu_flags", lambda: {"avx512bw", "avx512_bf16"})
-    assert setfit_module._native_bf16("cpu")
-    assert not setfit_module._native_bf16("mps")
+    monkeypatch.setattr(sentence_body_module.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(sentence_body_module, "cpu_flags", lambda: {"avx512f", "avx512bw"})
+    assert not sentence_body_module.native_bf16("cpu")  # AVX512 alone: oneDNN would emulate
+    monkeypatch.setattr(sentence_body_module, "cpu_flags", lambda: {"avx512bw", "avx512_bf16"})
+    assert sentence_body_module.native_bf16("cpu")
+    assert not sentence_body_module.native_bf16("mps")
 
 
 def test_tokenising_honours_the_backbones_lower_case_flag(tiny_model, monkeypatch):
     monkeypatch.setattr(tiny_model.body_[0], "do_lower_case", True)
-    assert tiny_model._cased_as_backbone(["Card ARRIVED?"]) == ["card arrived?"]
+    assert tiny_model._sentence_body.cased(["Card ARRIVED?"]) == ["card arrived?"]
     monkeypatch.setattr(tiny_model.body_[0], "do_lower_case", False)
-    assert tiny_model._cased_as_backbone(["Card ARRIVED?"]) == ["Card ARRIVED?"]
+    assert tiny_model._sentence_body.cased(["Card ARRIVED?"]) == ["Card ARRIVED?"]
 
 
 def test_tokenized_texts_pad_to_the_longest_row():
@@ -154,45 +155,63 @@ def test_same_seed_same_model_and_other_seed_differs(slice_data, tiny_model):
     assert not np.array_equal(other.embed(test_texts[:5]), tiny_model.embed(test_texts[:5]))
 
 
-def test_gradient_caching_gives_the_plain_gradients(slice_data, monkeypatch):
-    """Chunk-by-chunk back-propagation on replayed dropout masks: same loss, gradients, RNG."""
+@pytest.mark.parametrize("objective", ["contrastive", "head"])
+def test_gradient_caching_gives_the_plain_gradients(slice_data, monkeypatch, objective):
+    """Chunk-by-chunk back-propagation on replayed dropout masks: same loss, gradients, RNG.
+
+    Both stages' losses: the contrastive one, and the end-to-end stage's head +
+    cross-entropy, whose layer gets its gradients from the cached embeddings."""
     texts, labels, _, _ = slice_data
-    monkeypatch.setattr(setfit_module, "CHUNK_TOKENS", 128)  # several chunks per batch
+    monkeypatch.setattr(sentence_body_module, "CHUNK_TOKENS", 128)  # several chunks a batch
     model = SetFitClassifier(precision="fp32", progress_bar=False)
     model._load_body(model.backbone)
-    ids, rows = model._tokenize(texts[:48]), np.arange(48)
-    assert len(model._chunks(ids, rows)) >= 3
-    similar = similarity_targets(torch.as_tensor(np.unique(labels[:48], return_inverse=True)[1]))
+    body = model._sentence_body
+    ids, rows = body.tokenize(texts[:48]), np.arange(48)
+    assert len(body.chunks(ids, rows)) >= 3
+    classes = torch.as_tensor(np.unique(labels[:48], return_inverse=True)[1])
+    similar = similarity_targets(classes)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        width = body.forward(ids, rows[:1]).shape[1]
+    layer = torch.nn.Linear(width, int(classes.max()) + 1)
 
     def loss_of(embeddings):
+        if objective == "head":
+            return torch.nn.functional.cross_entropy(layer(embeddings), classes)
         return contrastive_loss("supcon", embeddings, similar, temperature=0.05)
+
+    def gradients() -> dict:
+        named = [*model.body_.named_parameters(), *layer.named_parameters(prefix="layer")]
+        return {n: p.grad.clone() for n, p in named if p.grad is not None}
 
     model.body_.train()  # dropout on: the masks must be replayed exactly
     torch.manual_seed(0)
-    plain_loss = loss_of(model._forward(ids, rows))
+    plain_loss = loss_of(body.forward(ids, rows))
     plain_loss.backward()
-    plain = {n: p.grad.clone() for n, p in model.body_.named_parameters() if p.grad is not None}
+    plain = gradients()
     plain_next = torch.rand(3)
     torch.manual_seed(0)
     assert not torch.equal(torch.rand(3), plain_next)  # dropout did draw from the RNG
     model.body_.zero_grad(set_to_none=True)
+    layer.zero_grad(set_to_none=True)
     torch.manual_seed(0)
-    cached_loss = model._cached_backward(ids, rows, loss_of)
-    cached = {n: p.grad for n, p in model.body_.named_parameters() if p.grad is not None}
+    cached_loss = body.cached_backward(ids, rows, loss_of)
+    cached = gradients()
     assert torch.equal(torch.rand(3), plain_next)  # the RNG ends where a plain step leaves it
     assert cached_loss == pytest.approx(plain_loss.item(), rel=1e-5)
     assert cached.keys() == plain.keys()
+    assert ("layer.weight" in plain) == (objective == "head")
     for name, grad in plain.items():
         torch.testing.assert_close(cached[name], grad, rtol=1e-3, atol=1e-6, msg=name)
     # When it is used: by the batch's token count (48 short queries stay under 4,096).
-    assert not model._uses_gradient_cache(ids, rows)
+    assert not body.uses_gradient_cache(ids, rows)
     model.gradient_cache_tokens = 100
-    assert model._uses_gradient_cache(ids, rows)
+    assert model._sentence_body.uses_gradient_cache(ids, rows)
     model.gradient_cache_tokens = 0
-    assert not model._uses_gradient_cache(ids, rows)
+    assert not model._sentence_body.uses_gradient_cache(ids, rows)
     # A batch with nothing to score (all labels differ: no positives) is a zero step.
     distinct = similarity_targets(torch.arange(8))
-    assert model._cached_backward(ids, rows[:8], lambda e: contrastive_loss(
+    assert body.cached_backward(ids, rows[:8], lambda e: contrastive_loss(
         "supcon", e, distinct, temperature=0.05)) == 0.0
 
 
@@ -226,12 +245,16 @@ def test_predict_follows_proba_columns(slice_data, tiny_model):
     assert tiny_model.log_["steps"] == 5 and tiny_model.log_["pairs"] == 5 * 16 * 15 // 2
 
 
-def test_multi_label_with_torch_head_and_end_to_end(slice_data):
+def test_multi_label_with_torch_head_and_end_to_end(slice_data, monkeypatch):
     texts, labels, test_texts, _ = slice_data
     # A second, overlapping label: every card intent also carries "card".
     multi = [[c, "card"] if "card" in c else [c] for c in labels]
-    model = SetFitClassifier(head="linear", head_epochs=20, end_to_end_epochs=1,
-                             **TINY).fit(texts, multi)
+    # fp32 and several chunks a batch, so that the gradient-cached twin below differs from
+    # this one only in how each step back-propagates.
+    monkeypatch.setattr(sentence_body_module, "CHUNK_TOKENS", 64)
+    settings = {"head": "linear", "head_epochs": 20, "end_to_end_epochs": 1,
+                "precision": "fp32", **TINY}
+    model = SetFitClassifier(**settings).fit(texts, multi)
     assert model.multi_label_ and "card" in model.classes_
     proba = model.predict_proba(test_texts[:40])
     assert proba.shape == (40, len(model.classes_))
@@ -241,6 +264,9 @@ def test_multi_label_with_torch_head_and_end_to_end(slice_data):
     # Trained twice (contrastive, then end to end), yet it keeps no training state.
     assert all(p.grad is None for p in model.body_.parameters())
     assert not model.body_.training
+    # Both stages gradient-cached (every batch is over 1 token): the same model, to rounding.
+    cached = SetFitClassifier(gradient_cache_tokens=1, **settings).fit(texts, multi)
+    np.testing.assert_allclose(cached.predict_proba(test_texts[:40]), proba, atol=1e-3)
 
 
 def test_multi_label_default_head_learns_and_survives_a_fresh_process(

@@ -5,13 +5,15 @@ ANCHORS.md for the measurements):
 
 * Texts are tokenised once, into one flat int32 array; batches are padded only to their
   own longest member, and the sentences of a batch are run through the body in chunks of
-  similar length, so padding is nearly free even when lengths vary a lot.
+  similar length, so padding is nearly free even when lengths vary a lot
+  (`whichmodel.models.sentence_body`).
 * No pair list. `LabelBalancedBatchSampler` draws P label groups × K examples per step;
   each sentence is encoded once and the loss scores all B·(B−1)/2 pairs of the batch
   (no self-pairs). Memory is O(batch) for training and O(n) for the sampler.
-* Long texts: a contrastive batch over ``gradient_cache_tokens`` is trained with gradient caching
-  (embed without autograd, take the loss gradient per embedding, re-encode chunk by chunk
-  on replayed dropout masks), so its activation memory is one chunk's, not the batch's.
+* Long texts: a training batch over ``gradient_cache_tokens`` (contrastive or end-to-end)
+  is trained with gradient caching (embed without autograd, take the loss gradient per
+  embedding, re-encode chunk by chunk on replayed dropout masks), so its activation memory
+  is one chunk's, not the batch's.
 * One knob sets how much contrastive training happens: ``num_epochs``. By default
   ("auto") the body trains ``round(256·√n / batch_size)`` steps (4·√n at the default
   batch of 64), which grows more slowly than n: on validation splits more steps
@@ -38,11 +40,8 @@ Saved layout: ``body/`` (a sentence-transformers folder, safetensors), ``head.sa
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import math
-import platform
 import warnings
 from pathlib import Path
 
@@ -52,15 +51,11 @@ from whichmodel.backbones import DEFAULT_BACKBONE
 from whichmodel.errors import SettingError
 from whichmodel.models.base import Classifier
 from whichmodel.models.linear_head import LinearHead
+from whichmodel.models.sentence_body import PRECISIONS, SentenceBody, TokenizedTexts
 
 BODY_DIR = "body"
 LOG_FILE = "setfit.json"
 HEADS = ("logistic", "linear")
-PRECISIONS = ("auto", "fp32", "bf16")
-# Tokens per forward chunk: sentences of a batch are sorted by length and encoded in chunks
-# of about this many (padded) tokens; large enough for efficient matmuls, small enough that
-# one long outlier does not pad the whole batch.
-CHUNK_TOKENS = 1024
 # num_epochs="auto": round(this × √n / batch_size) steps (4·√n at batch 64).
 # Chosen on validation, never on a reported test set: it reproduces the 8-shot Banking77
 # default (99 steps; 48 and 96 scored alike), gives 25 steps at 40 examples (+3, 0, 0
@@ -93,12 +88,13 @@ class SetFitClassifier(Classifier):
       temperature (0.05 is the scale all-MiniLM-L6-v2 was pre-trained with).
     * ``learning_rate`` [5e-5], ``warmup_ratio`` [0.1]: AdamW, linear warm-up and decay.
     * ``max_seq_length`` [None = the backbone's]: truncation, in tokens.
-    * ``gradient_cache_tokens`` [4096]: a contrastive batch holding more tokens than this is
-      trained with gradient caching: embedded without autograd, then re-encoded one chunk
-      at a time to back-propagate, so its activation memory is one chunk's, for one extra
-      forward pass (the gradients are the same). Short texts at the default batch do not
-      reach it (64 Banking77 queries ≈ 1,300 tokens); 40 abstracts of 256 tokens do. CPU
-      and CUDA only (elsewhere dropout cannot be replayed). 0 turns it off.
+    * ``gradient_cache_tokens`` [4096]: a training batch (contrastive or end-to-end) holding
+      more tokens than this is trained with gradient caching: embedded without autograd,
+      then re-encoded one chunk at a time to back-propagate, so its activation memory is
+      one chunk's, for one extra forward pass (the gradients are the same). Short texts at
+      the default batch do not reach it (64 Banking77 queries ≈ 1,300 tokens); 40
+      abstracts of 256 tokens do. CPU and CUDA only (elsewhere dropout cannot be
+      replayed). 0 turns it off.
     * ``head`` ["logistic"]: "logistic" (scikit-learn, inverse strength ``head_c`` [10.0])
       or "linear" (torch layer over cached embeddings, ``head_epochs`` [100]).
     * ``end_to_end_epochs`` [0]: whole epochs of joint body + head training after the
@@ -269,6 +265,7 @@ class SetFitClassifier(Classifier):
         b = sampler.batch_size
         bar = tqdm(total=steps * b * (b - 1) // 2, unit="pair", unit_scale=True,
                    desc="setfit: contrastive", disable=not self.progress_bar, leave=False)
+        body = self._sentence_body
         self.body_.train()
         for step in range(1, steps + 1):
             rows = sampler.next_batch()
@@ -280,12 +277,7 @@ class SetFitClassifier(Classifier):
                                         temperature=self.temperature)
 
             optimizer.zero_grad(set_to_none=True)
-            if self._uses_gradient_cache(ids, rows):
-                loss = self._cached_backward(ids, rows, loss_of)
-            else:
-                loss = loss_of(self._forward(ids, rows))
-                loss.backward()
-                loss = float(loss.detach())
+            loss = body.backward(ids, rows, loss_of)
             optimizer.step()
             schedule.step()
             pairs = len(rows) * (len(rows) - 1) // 2
@@ -340,15 +332,18 @@ class SetFitClassifier(Classifier):
              {"params": list(layer.parameters()), "lr": self.learning_rate * 100}], steps)
         targets = torch.as_tensor(y, device=self.body_.device)
         generator = np.random.default_rng(self.seed + 1)
+        body = self._sentence_body
         self.body_.train()
         for _ in tqdm(range(int(self.end_to_end_epochs)), desc="setfit: end-to-end",
                       disable=not self.progress_bar, leave=False):
             for rows in np.array_split(generator.permutation(len(ids)), per_epoch):
-                logits = layer(self._forward(ids, rows))
                 index = torch.from_numpy(rows).to(targets.device)
-                loss = head_loss(logits, targets[index], self.multi_label_)
+
+                def loss_of(embeddings, index=index):
+                    return head_loss(layer(embeddings), targets[index], self.multi_label_)
+
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                body.backward(ids, rows, loss_of)
                 optimizer.step()
                 schedule.step()
         self.head_ = head_from_module(layer, self.multi_label_)
@@ -370,146 +365,17 @@ class SetFitClassifier(Classifier):
         if self.max_seq_length:
             self.body_.max_seq_length = int(self.max_seq_length)
 
+    @property
+    def _sentence_body(self) -> SentenceBody:
+        """The body as `SentenceBody` sees it: chunked encoding, precision, gradient caching."""
+        return SentenceBody(self.body_, self.precision, int(self.gradient_cache_tokens))
+
     def _tokenize(self, texts: list[str]) -> TokenizedTexts:
-        tokenizer = self.body_.tokenizer
-        limit = int(self.body_.max_seq_length or tokenizer.model_max_length)
-        encoded = tokenizer(self._cased_as_backbone(texts), truncation=True, max_length=limit,
-                            add_special_tokens=True)["input_ids"]
-        return TokenizedTexts.from_lists(encoded, tokenizer.pad_token_id or 0)
-
-    def _cased_as_backbone(self, texts: list[str]) -> list[str]:
-        """``texts`` lower-cased when the backbone's Transformer module says so.
-
-        Older sentence-transformers releases (3.x) lower-case in `Transformer.tokenize`
-        when its ``do_lower_case`` flag is set, not in the tokenizer; 6.x builds it into the
-        tokenizer's normaliser, where lower-casing twice changes nothing."""
-        if getattr(self.body_[0], "do_lower_case", False):
-            return [t.lower() for t in texts]
-        return list(texts)
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        import torch
-
-        device_type = self.body_.device.type
-        use_bf16 = self.precision == "bf16" or (
-            self.precision == "auto" and _native_bf16(device_type))
-        if not use_bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
-
-    def _chunks(self, ids: TokenizedTexts, rows: np.ndarray,
-                max_batch: int | None = None) -> list[np.ndarray]:
-        """Positions in ``rows``, grouped into length-sorted chunks of about `CHUNK_TOKENS`.
-
-        Sorted by length (at most ``max_batch`` rows a chunk) so that no short sentence is
-        padded to a long one.
-        """
-        lengths = ids.lengths[rows]
-        order = np.argsort(lengths, kind="stable")
-        chunks, start = [], 0
-        while start < len(order):
-            stop = start + 1
-            # Sorted ascending, so the chunk's padded size is (rows so far) × the last length.
-            while (stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= CHUNK_TOKENS
-                   and (max_batch is None or stop - start < max_batch)):
-                stop += 1
-            chunks.append(order[start:stop])
-            start = stop
-        return chunks
-
-    def _encode_chunk(self, ids: TokenizedTexts, rows: np.ndarray):
-        """Sentence embeddings (len(rows), d), float32, of one chunk, with autograd if on."""
-        import torch
-
-        input_ids, mask = ids.padded(rows)
-        device = self.body_.device
-        features = {"input_ids": torch.from_numpy(input_ids).to(device),
-                    "attention_mask": torch.from_numpy(mask).to(device)}
-        with self._autocast():
-            return self.body_(features)["sentence_embedding"].float()
-
-    def _forward(self, ids: TokenizedTexts, rows: np.ndarray, max_batch: int | None = None):
-        """Embeddings (len(rows), d) of ``rows``, in the order given, with autograd if on."""
-        import torch
-
-        chunks = self._chunks(ids, rows, max_batch)
-        with self._autocast():  # one autocast region: bf16 weight copies made once a batch
-            embeddings = torch.cat([self._encode_chunk(ids, rows[chunk]) for chunk in chunks])
-        order = np.concatenate(chunks)
-        inverse = np.empty(len(order), dtype=np.int64)
-        inverse[order] = np.arange(len(order))
-        return embeddings[torch.from_numpy(inverse).to(embeddings.device)]
-
-    def _uses_gradient_cache(self, ids: TokenizedTexts, rows: np.ndarray) -> bool:
-        """Over the token limit, on a device whose dropout RNG can be replayed."""
-        limit = int(self.gradient_cache_tokens)
-        return (limit > 0 and self.body_.device.type in ("cpu", "cuda")
-                and int(ids.lengths[rows].sum()) > limit)
-
-    def _cached_backward(self, ids: TokenizedTexts, rows: np.ndarray, loss_of) -> float:
-        """Gradient caching (Gao et al., 2021): the step's gradients in O(chunk) memory.
-
-        Pass 1 embeds every chunk without autograd, recording the RNG state before each,
-        so the dropout masks can be replayed. The loss is then taken on those embeddings,
-        giving d loss / d embedding. Pass 2 re-encodes chunk by chunk with autograd, on
-        the replayed masks, and back-propagates that gradient, so only one chunk's
-        activations are alive at a time. The parameters get the gradients a plain
-        backward would give, for one extra forward pass. Returns the loss.
-        """
-        import torch
-
-        chunks = self._chunks(ids, rows)
-        states, embeddings = [], None
-        with torch.no_grad():
-            for chunk in chunks:
-                states.append(self._rng_state())
-                part = self._encode_chunk(ids, rows[chunk])
-                if embeddings is None:
-                    embeddings = part.new_empty((len(rows), part.shape[1]))
-                embeddings[torch.from_numpy(chunk).to(part.device)] = part
-        embeddings.requires_grad_(True)
-        loss = loss_of(embeddings)
-        loss.backward()
-        gradient = embeddings.grad
-        if gradient is None:  # nothing to score (no positives in the batch): a zero step
-            return float(loss.detach())
-        end_state = self._rng_state()
-        for chunk, state in zip(chunks, states):
-            self._set_rng_state(state)
-            index = torch.from_numpy(chunk).to(gradient.device)
-            self._encode_chunk(ids, rows[chunk]).backward(gradient[index])
-        self._set_rng_state(end_state)
-        return float(loss.detach())
-
-    def _rng_state(self) -> tuple:
-        """The generators dropout draws from: the CPU one, and the body's GPU when on CUDA."""
-        import torch
-
-        cuda = self.body_.device.type == "cuda"
-        return torch.get_rng_state(), (torch.cuda.get_rng_state(self.body_.device)
-                                       if cuda else None)
-
-    def _set_rng_state(self, state: tuple) -> None:
-        import torch
-
-        torch.set_rng_state(state[0])
-        if state[1] is not None:
-            torch.cuda.set_rng_state(state[1], self.body_.device)
+        return self._sentence_body.tokenize(texts)
 
     def _embed_ids(self, ids: TokenizedTexts) -> np.ndarray:
         """Inference embeddings (n, d) float32 for pre-tokenised texts."""
-        import torch
-
-        was_training = self.body_.training
-        self.body_.eval()
-        try:
-            with torch.inference_mode():
-                rows = np.arange(len(ids))
-                parts = [self._forward(ids, part, max_batch=self.batch_size).cpu().numpy()
-                         for part in np.array_split(rows, max(1, math.ceil(len(rows) / 4096)))]
-        finally:
-            self.body_.train(was_training)
-        return np.concatenate(parts).astype(np.float32)
+        return self._sentence_body.embed(ids, self.batch_size)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings (n, d) of ``texts`` from the fine-tuned body."""
@@ -531,66 +397,3 @@ class SetFitClassifier(Classifier):
         self.head_ = LinearHead.load(directory)
         log = directory / LOG_FILE
         self.log_ = json.loads(log.read_text(encoding="utf-8")) if log.is_file() else {}
-
-
-class TokenizedTexts:
-    """Token ids of many texts in one flat int32 array + offsets (no Python lists kept)."""
-
-    def __init__(self, flat: np.ndarray, offsets: np.ndarray, pad_id: int) -> None:
-        self.flat, self.offsets, self.pad_id = flat, offsets, pad_id
-        self.lengths = np.diff(offsets)
-
-    @classmethod
-    def from_lists(cls, encoded: list[list[int]], pad_id: int) -> TokenizedTexts:
-        lengths = np.fromiter((len(x) for x in encoded), dtype=np.int64, count=len(encoded))
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        flat = np.fromiter((t for x in encoded for t in x), dtype=np.int32,
-                           count=int(offsets[-1]))
-        return cls(flat, offsets, pad_id)
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def padded(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(input_ids, attention_mask) int64 arrays for ``rows``, padded to their longest."""
-        width = int(self.lengths[rows].max())
-        input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            start, stop = self.offsets[row], self.offsets[row + 1]
-            input_ids[i, :stop - start] = self.flat[start:stop]
-            mask[i, :stop - start] = 1
-        return input_ids, mask
-
-
-def _native_bf16(device_type: str) -> bool:
-    """Whether ``device_type`` runs bf16 matmuls natively (else autocast only costs time)."""
-    import torch
-
-    if device_type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device_type != "cpu":
-        return False
-    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
-        # oneDNN also "supports" bf16 on plain AVX512 by emulation, which is slower than
-        # fp32: ask for the instructions themselves (Linux lists them in /proc/cpuinfo).
-        return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
-    try:  # Arm: oneDNN's check looks for the bf16 extension itself
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-@functools.lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is no such file).
-
-    Cached: `_autocast` asks on every forward pass, and the file does not change."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
