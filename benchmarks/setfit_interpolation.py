@@ -85,10 +85,21 @@ def row_key(task: str, seed: int, settings: dict) -> str:
                        "params": resolved_params("ours", settings)}, sort_keys=True)
 
 
+def settings_label(row: dict, defaults: dict) -> str:
+    """The settings the row ran with (resolved, from its key) that differ from ``defaults``.
+
+    Grouping by the resolved settings, not the ones typed, keeps a row run before a default
+    changed apart from a row run after it."""
+    params = json.loads(row["key"])["params"]
+    changed = {k: v for k, v in params.items() if defaults.get(k) != v}
+    return json.dumps(changed, sort_keys=True) if changed else "defaults"
+
+
 def table(rows: list[dict]) -> str:
+    defaults = resolved_params("ours", {})
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["task"], json.dumps(r["settings"], sort_keys=True)), []).append(r)
+        groups.setdefault((r["task"], settings_label(r, defaults)), []).append(r)
     head = " | ".join(f"α={a:g}" for a in ALPHAS)
     lines = [f"| task | settings | seeds | fit s | {head} |",
              "|---|---|---|---|" + "---|" * len(ALPHAS)]
