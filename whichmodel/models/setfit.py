@@ -317,7 +317,8 @@ class SetFitClassifier(Classifier):
         return 2 * tp / max(1.0, float(predicted.sum() + truth.sum()))
 
     def _train_end_to_end(self, ids: TokenizedTexts, y: np.ndarray) -> None:
-        """Joint body + head training with cross-entropy, starting from the fitted head."""
+        """Joint body + head training (cross-entropy; per-label binary cross-entropy if
+        multi-label), starting from the fitted head."""
         import torch
         from tqdm.auto import tqdm
 
@@ -349,7 +350,7 @@ class SetFitClassifier(Classifier):
         self.head_ = head_from_module(layer, self.multi_label_)
         self.log_["end_to_end_steps"] = steps
 
-    # -- the body: tokenise once, encode in length-sorted chunks ---------------------------
+    # -- the body (tokenising and chunked encoding live in `sentence_body`) -----------------
     def _load_body(self, name_or_path: str) -> None:
         import torch
 
@@ -368,7 +369,7 @@ class SetFitClassifier(Classifier):
     @property
     def _sentence_body(self) -> SentenceBody:
         """The body as `SentenceBody` sees it: chunked encoding, precision, gradient caching."""
-        return SentenceBody(self.body_, self.precision, int(self.gradient_cache_tokens))
+        return SentenceBody(self.body_, self.precision, self.gradient_cache_tokens)
 
     def _tokenize(self, texts: list[str]) -> TokenizedTexts:
         return self._sentence_body.tokenize(texts)
