@@ -62,9 +62,9 @@ def run(task: str, seed: int, settings: dict) -> dict:
         started = time.perf_counter()
         model.fit(texts, labels)
         seconds += time.perf_counter() - started
-        tuned = {k: v.detach().clone() for k, v in model.body_.state_dict().items()}
+        tuned = model._body_snapshot()
         model._load_body(model.backbone)
-        base = {k: v.detach().clone() for k, v in model.body_.state_dict().items()}
+        base = model._body_snapshot()
         y = model._encode(list(labels))
         truth = np.array(test_labels, dtype=object)
         for alpha in ALPHAS:
