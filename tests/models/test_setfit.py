@@ -302,9 +302,17 @@ def test_multi_label_default_head_learns_and_survives_a_fresh_process(
     np.testing.assert_allclose(proba, model.predict_proba(test_texts[:20]), atol=1e-6)
 
 
-def test_early_stopping_restores_the_best_body(slice_data):
+def test_early_stopping_restores_the_best_body(slice_data, monkeypatch):
     texts, labels, test_texts, test_labels = slice_data
     eval_texts, eval_labels = test_texts[:50], test_labels[:50]
+    train_passes = []
+    embed = sentence_body_module.SentenceBody.embed
+
+    def counted(self, ids, batch_size):
+        train_passes.extend([1] if len(ids) == len(texts) else [])
+        return embed(self, ids, batch_size)
+
+    monkeypatch.setattr(sentence_body_module.SentenceBody, "embed", counted)
     model = SetFitClassifier(num_epochs=1, batch_size=16, early_stopping_patience=1,
                              progress_bar=False).fit(texts, labels, eval_texts=eval_texts,
                                                      eval_labels=eval_labels)
@@ -313,9 +321,17 @@ def test_early_stopping_restores_the_best_body(slice_data):
     assert log["best_step"] in [e["step"] for e in log["evaluations"]]
     best = max(e["score"] for e in log["evaluations"])
     assert [e["score"] for e in log["evaluations"] if e["step"] == log["best_step"]] == [best]
+    # The head reuses the best evaluation's train embeddings: one train pass per
+    # evaluation, none more...
+    assert len(train_passes) == len(log["evaluations"])
+    # ...and they are the kept body's: a head refitted on fresh embeddings agrees.
+    refit = model._fit_head(model.embed(texts), model._encode(labels))
+    np.testing.assert_allclose(refit.proba(model.embed(eval_texts)),
+                               model.predict_proba(eval_texts), atol=1e-6)
     # The body it kept scores exactly that best score again.
-    rescored = model._evaluation_score(model._tokenize(texts), model._encode(labels),
-                                       model._tokenize(eval_texts), model._encode(eval_labels))
+    rescored, _ = model._evaluation_score(model._tokenize(texts), model._encode(labels),
+                                          model._tokenize(eval_texts),
+                                          model._encode(eval_labels))
     assert rescored == pytest.approx(best, abs=1e-5)
 
 
@@ -358,20 +374,23 @@ def test_a_model_saved_for_cuda_loads_on_the_cpu(slice_data, tiny_model, tmp_pat
 
 
 @pytest.mark.slow
-def test_beats_the_frozen_baseline_on_a_banking77_slice(banking77_slice):
-    """4 shots of 10 intents: contrastive tuning must beat frozen embeddings + LR.
+def test_beats_the_frozen_baseline_on_banking77_at_8_per_class(banking77):
+    """The defaults, 8 labels of each of the 77 intents (seed 1, the benchmark's sample),
+    scored on the whole test set (3,080 rows): contrastive tuning must beat frozen
+    embeddings + logistic regression by at least 15 rows. Measured: +28 rows with bf16
+    autocast, +29 in fp32 (0.859 vs 0.850); seeds 1-3 are in BENCHMARKS.md. A 10-intent
+    slice is too small to show it (it once passed by 2 rows of 100)."""
+    from whichmodel.data import few_shot_sample, load_dataset
 
-    This slice is easy (frozen: 0.95 of 100 test rows), so the bar is two more test rows
-    right (measured: 0.97); full Banking77 figures are in BENCHMARKS.md.
-    """
-    train = banking77_slice["train_df"].groupby("category").head(4)
-    test = banking77_slice["test_df"]
-    texts, labels = list(train.text), list(train.category)
+    train = load_dataset(banking77 / "train.csv", "text", "category")
+    test = load_dataset(banking77 / "test.csv", "text", "category")
+    sample = few_shot_sample(train, shots=8, seed=1)
+    truth = np.array(test.labels)
 
-    def accuracy(model):
-        return float(np.mean(np.array(model.predict(list(test.text))) == test.category.values))
+    def correct(model):
+        return int((np.array(model.predict(test.texts)) == truth).sum())
 
-    frozen = accuracy(build_classifier("embedding", seed=0).fit(texts, labels))
-    tuned = accuracy(SetFitClassifier(num_epochs=20, batch_size=40, progress_bar=False,
-                                      seed=0).fit(texts, labels))
-    assert tuned >= frozen + 0.015, (tuned, frozen)
+    frozen = correct(build_classifier("embedding", seed=1).fit(sample.texts, sample.labels))
+    tuned = correct(SetFitClassifier(progress_bar=False, seed=1).fit(sample.texts,
+                                                                      sample.labels))
+    assert tuned >= frozen + 15, (tuned, frozen, len(truth))
