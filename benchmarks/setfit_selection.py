@@ -13,10 +13,18 @@ the model resolved to (`get_params()`, defaults included), the same way as in
 `setfit_vs_reference.py`: after a change of defaults, `{}` is a new row, and old rows show
 the settings that now differ from the defaults.
 
+``--intents top_up`` restricts everything (sample, validation, test) to the intents whose
+name contains that text: a family of near-duplicate intents, where there are few classes
+and the frozen body is already strong. ``{"num_epochs": 0}`` is the frozen body under the
+same head, the baseline to beat.
+
 Examples
   # the default against a few alternatives, seeds 1-3
   python benchmarks/setfit_selection.py --seeds 1 2 3 --variants \\
       '{}' '{"end_to_end_epochs": 2}' '{"num_epochs": 20}' '{"temperature": 0.1}'
+  # the ten top-up intents: frozen body, defaults, fewer steps
+  python benchmarks/setfit_selection.py --intents top_up --val 300 --seeds 1 2 3 \\
+      --variants '{"num_epochs": 0}' '{}' '{"num_epochs": 5}'
   # print the table of what has finished
   python benchmarks/setfit_selection.py --table
 """
@@ -38,16 +46,29 @@ DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "setfit_selection.jsonl"
 HEAD_CS = (1.0, 10.0, 100.0)
 
 
-def validation_split(shots: int, seed: int, n_val: int) -> tuple:
+def banking77(split: str, intents: str | None = None):
+    """Banking77's train or test file, only the intents whose name contains ``intents``."""
+    from whichmodel.data import load_dataset
+
+    data = load_dataset(DATA / "banking77" / f"{split}.csv", "text", "category")
+    if intents:
+        keep = [i for i, label in enumerate(data.labels) if intents in label]
+        if not keep:
+            raise SystemExit(f"no Banking77 intent name contains {intents!r}")
+        data = data.subset(keep)
+    return data
+
+
+def validation_split(shots: int, seed: int, n_val: int, intents: str | None = None) -> tuple:
     """(few-shot sample, validation texts, validation labels), both from the train file.
 
     The validation rows are ``n_val`` train rows outside the sample, drawn with the seed,
     so choosing settings never looks at the test set."""
     import numpy as np
 
-    from whichmodel.data import few_shot_sample, load_dataset
+    from whichmodel.data import few_shot_sample
 
-    train = load_dataset(DATA / "banking77" / "train.csv", "text", "category")
+    train = banking77("train", intents)
     # up_to: at 64 shots four Banking77 classes give all they have (as in setfit_vs_reference).
     sample = few_shot_sample(train, shots=shots, seed=seed, up_to=True)
     taken = set(sample.texts)
@@ -56,16 +77,15 @@ def validation_split(shots: int, seed: int, n_val: int) -> tuple:
     return (sample, [train.texts[i] for i in val_rows], [train.labels[i] for i in val_rows])
 
 
-def run(variant: dict, seed: int, shots: int, n_val: int) -> dict:
+def run(variant: dict, seed: int, shots: int, n_val: int, intents: str | None = None) -> dict:
     """Fit one variant on one seed's sample; accuracy on validation and test per head C."""
     import numpy as np
 
-    from whichmodel.data import load_dataset
     from whichmodel.models.linear_head import LinearHead
     from whichmodel.models.setfit import SetFitClassifier
 
-    test = load_dataset(DATA / "banking77" / "test.csv", "text", "category")
-    sample, val_texts, val_labels = validation_split(shots, seed, n_val)
+    test = banking77("test", intents)
+    sample, val_texts, val_labels = validation_split(shots, seed, n_val, intents)
     val_labels = np.array(val_labels, dtype=object)
 
     model = SetFitClassifier(seed=seed, progress_bar=False, **variant)
@@ -92,16 +112,17 @@ def run(variant: dict, seed: int, shots: int, n_val: int) -> dict:
     # without encoding validation and test a second time.
     as_fitted = {split: accuracy(model.head_, split) for split in ("val", "test")}
     return {"variant": variant, "params": resolved_params("ours", variant), "seed": seed,
-            "shots": shots, "n_val": n_val,
+            "shots": shots, "n_val": n_val, **({"intents": intents} if intents else {}),
             "fit_seconds": round(fit_seconds, 1), "steps": model.log_["steps"],
             "as_fitted": as_fitted, "head_c": by_c,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
-def key(variant: dict, seed: int, shots: int, n_val: int) -> str:
+def key(variant: dict, seed: int, shots: int, n_val: int, intents: str | None = None) -> str:
     """What a row ran with: every resolved setting, not just the ones asked for."""
     return json.dumps({"params": resolved_params("ours", variant), "seed": seed,
-                       "shots": shots, "n_val": n_val}, sort_keys=True)
+                       "shots": shots, "n_val": n_val,
+                       **({"intents": intents} if intents else {})}, sort_keys=True)
 
 
 def read(path: Path) -> list[dict]:
@@ -116,18 +137,19 @@ def table(rows: list[dict]) -> str:
     defaults = {"ours": resolved_params("ours", {})}
     for r in rows:
         label = not_default({**r, "system": "ours"}, defaults)
-        groups.setdefault(json.dumps([r["shots"], label], sort_keys=True), []).append(r)
+        groups.setdefault(json.dumps([r.get("intents") or "all", r["shots"], label],
+                                     sort_keys=True), []).append(r)
 
     def ms(values: list[float]) -> str:
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.mean(values):.3f} ± {std:.3f}"
 
-    lines = ["| shots | variant | seeds | fit s | val (as fitted) | test (as fitted) | "
+    lines = ["| intents | shots | variant | seeds | fit s | val (as fitted) | test (as fitted) | "
              + " | ".join(f"val / test, C={c:g}" for c in HEAD_CS) + " |",
-             "|---" * (6 + len(HEAD_CS)) + "|"]
+             "|---" * (7 + len(HEAD_CS)) + "|"]
     for name, runs in sorted(groups.items()):
-        shots, variant = json.loads(name)
-        cells = [str(shots), json.dumps(variant) if variant else "defaults",
+        intents, shots, variant = json.loads(name)
+        cells = [intents, str(shots), json.dumps(variant) if variant else "defaults",
                  ",".join(str(r["seed"]) for r in runs),
                  f"{statistics.mean(r['fit_seconds'] for r in runs):.0f}",
                  ms([r["as_fitted"]["val"] for r in runs]),
@@ -149,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shots", type=int, default=8, help="labelled examples per class")
     parser.add_argument("--val", type=int, default=1540,
                         help="validation rows drawn from the rest of the train file")
+    parser.add_argument("--intents", default=None,
+                        help="only the Banking77 intents whose name contains this text")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--table", action="store_true", help="only print the table")
     args = parser.parse_args(argv)
@@ -156,12 +180,12 @@ def main(argv: list[str] | None = None) -> None:
         done = {r["key"] for r in read(args.results)}
         for seed in args.seeds:
             for variant in args.variants:
-                k = key(variant, seed, args.shots, args.val)
+                k = key(variant, seed, args.shots, args.val, args.intents)
                 if k in done:
                     print(f"✓ {variant or 'defaults'} seed {seed} (done)")
                     continue
                 print(f"→ {variant or 'defaults'} seed {seed}", flush=True)
-                result = {**run(variant, seed, args.shots, args.val), "key": k}
+                result = {**run(variant, seed, args.shots, args.val, args.intents), "key": k}
                 args.results.parent.mkdir(parents=True, exist_ok=True)
                 with args.results.open("a") as handle:
                     handle.write(json.dumps(result) + "\n")
