@@ -22,7 +22,7 @@ Examples
   # the default against a few alternatives, seeds 1-3
   python benchmarks/setfit_selection.py --seeds 1 2 3 --variants \\
       '{}' '{"end_to_end_epochs": 2}' '{"num_epochs": 20}' '{"temperature": 0.1}'
-  # the ten top-up intents: frozen body, defaults, fewer steps
+  # the nine top-up intents: frozen body, defaults, fewer steps
   python benchmarks/setfit_selection.py --intents top_up --val 300 --seeds 1 2 3 \\
       --variants '{"num_epochs": 0}' '{}' '{"num_epochs": 5}'
   # print the table of what has finished
