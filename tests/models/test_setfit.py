@@ -321,10 +321,9 @@ def test_early_stopping_restores_the_best_body(slice_data, monkeypatch):
     assert log["best_step"] in [e["step"] for e in log["evaluations"]]
     best = max(e["score"] for e in log["evaluations"])
     assert [e["score"] for e in log["evaluations"] if e["step"] == log["best_step"]] == [best]
-    # The head reuses the best evaluation's train embeddings: one train pass per
-    # evaluation, none more...
+    # The head is the best evaluation's: one train pass per evaluation, none more...
     assert len(train_passes) == len(log["evaluations"])
-    # ...and they are the kept body's: a head refitted on fresh embeddings agrees.
+    # ...and it belongs to the kept body: a head refitted on fresh embeddings agrees.
     refit = model._fit_head(model.embed(texts), model._encode(labels))
     np.testing.assert_allclose(refit.proba(model.embed(eval_texts)),
                                model.predict_proba(eval_texts), atol=1e-6)

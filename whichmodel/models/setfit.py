@@ -28,8 +28,8 @@ ANCHORS.md for the measurements):
   during it (a head fitted on the current embeddings; accuracy on the split, micro-F1 if
   multi-label) and the best weights, kept in memory, are restored (the untuned body
   included, should tuning hurt); training stops after ``early_stopping_patience``
-  evaluations without improvement. The head is then fitted on the best evaluation's
-  train embeddings, not on a fresh pass over the train split.
+  evaluations without improvement. The head the best evaluation fitted is kept, so the
+  train split is not embedded and fitted once more.
 * The head is fitted on embeddings computed once; logistic regression by default, or a
   torch linear layer trained over the cached embeddings; an optional end-to-end stage
   then trains body and head together. Either way the head is stored as safetensors
@@ -177,10 +177,8 @@ class SetFitClassifier(Classifier):
                 if len(keep):
                     evaluation = (self._tokenize([eval_texts[i] for i in keep]), eval_y[keep])
             self.log_ = {"steps": 0, "pairs": 0, "evaluations": []}
-            features = self._train_body(ids, y, evaluation)
-            if features is None:
-                features = self._embed_ids(ids)
-            self.head_ = self._fit_head(features, y)
+            head = self._train_body(ids, y, evaluation)
+            self.head_ = head if head is not None else self._fit_head(self._embed_ids(ids), y)
             if self.end_to_end_epochs > 0:
                 self._train_end_to_end(ids, y)
             # A fitted model keeps no training state: the gradient buffers (as large as
@@ -242,12 +240,11 @@ class SetFitClassifier(Classifier):
 
     def _train_body(self, ids: TokenizedTexts, y: np.ndarray,
                     evaluation: tuple[TokenizedTexts, np.ndarray] | None,
-                    ) -> np.ndarray | None:
+                    ) -> LinearHead | None:
         """The contrastive stage: `n_steps` label-balanced batches, all in-batch pairs.
 
-        Returns the train embeddings of the body it leaves when an evaluation already
-        computed them (the best evaluation's), so the head fit does not embed them again;
-        None otherwise."""
+        Returns the head the best evaluation fitted on the train embeddings of the body it
+        leaves (so the caller need not embed and fit again); None without evaluations."""
         import torch
         from tqdm.auto import tqdm
 
@@ -263,9 +260,9 @@ class SetFitClassifier(Classifier):
         optimizer, schedule = self._optimizer(self.body_.parameters(), steps)
         eval_at = set(np.unique(np.linspace(steps / N_EVALS, steps, N_EVALS).round()
                                 .astype(int))) if evaluation is not None else set()
-        best_score, best_state, best_features, stale = -1.0, None, None, 0
+        best_score, best_state, best_head, stale = -1.0, None, None, 0
         if evaluation is not None:  # the untuned body is a candidate too (step 0)
-            best_score, best_features = self._evaluation_score(ids, y, *evaluation)
+            best_score, best_head = self._evaluation_score(ids, y, *evaluation)
             self.log_["evaluations"].append({"step": 0, "score": round(best_score, 5)})
             best_state = self._body_snapshot()
             self.log_["best_step"] = 0
@@ -293,10 +290,10 @@ class SetFitClassifier(Classifier):
             bar.update(pairs)
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             if step in eval_at:
-                score, features = self._evaluation_score(ids, y, *evaluation)
+                score, head = self._evaluation_score(ids, y, *evaluation)
                 self.log_["evaluations"].append({"step": step, "score": round(score, 5)})
                 if score > best_score:
-                    best_score, best_features, stale = score, features, 0
+                    best_score, best_head, stale = score, head, 0
                     best_state = self._body_snapshot()
                     self.log_["best_step"] = step
                 else:
@@ -308,7 +305,7 @@ class SetFitClassifier(Classifier):
             return None
         if self.log_.get("best_step") != self.log_["steps"]:
             self.body_.load_state_dict(best_state)  # kept in memory: no checkpoint files
-        return best_features
+        return best_head
 
     def _body_snapshot(self) -> dict:
         """A copy of the body's weights, kept in memory (no checkpoint files)."""
@@ -316,17 +313,17 @@ class SetFitClassifier(Classifier):
 
     def _evaluation_score(self, ids: TokenizedTexts, y: np.ndarray,
                           eval_ids: TokenizedTexts, eval_y: np.ndarray,
-                          ) -> tuple[float, np.ndarray]:
-        """Accuracy (multi-label: micro-F1) on the evaluation split of a head fitted now,
-        and the train embeddings that head was fitted on."""
-        features = self._embed_ids(ids)
-        proba = self._fit_head(features, y).proba(self._embed_ids(eval_ids))
+                          ) -> tuple[float, LinearHead]:
+        """Accuracy (multi-label: micro-F1) on the evaluation split of a head fitted now
+        on the current body's train embeddings, and that head."""
+        head = self._fit_head(self._embed_ids(ids), y)
+        proba = head.proba(self._embed_ids(eval_ids))
         if not self.multi_label_:
-            return float(np.mean(proba.argmax(axis=1) == eval_y)), features
+            return float(np.mean(proba.argmax(axis=1) == eval_y)), head
         predicted = proba >= self.threshold
         truth = eval_y > 0
         tp = float((predicted & truth).sum())
-        return 2 * tp / max(1.0, float(predicted.sum() + truth.sum())), features
+        return 2 * tp / max(1.0, float(predicted.sum() + truth.sum())), head
 
     def _train_end_to_end(self, ids: TokenizedTexts, y: np.ndarray) -> None:
         """Joint body + head training (cross-entropy; per-label binary cross-entropy if
