@@ -116,3 +116,14 @@ def test_yaml_syntax_error_and_missing_file(tmp_path):
     bad.write_text("- just a list\n")
     with pytest.raises(SpecError, match="expected a mapping"):
         load_spec(bad)
+
+
+def test_exponent_numbers_are_numbers(spec_file):
+    # PyYAML (YAML 1.1) alone reads 5e-5 as the string '5e-5'; users write learning rates so.
+    path = spec_file(candidates=[{"name": "s", "family": "setfit",
+                                  "settings": {"learning_rate": "LR"}}])
+    path.write_text(path.read_text().replace("'LR'", "5e-5").replace("LR", "5e-5")
+                    .replace("volume_per_month: 100000.0", "volume_per_month: 1e6"))
+    spec = load_spec(path)
+    assert spec.candidates[0].settings["learning_rate"] == pytest.approx(5e-5)
+    assert spec.to_scenario().volume_per_month == 1e6

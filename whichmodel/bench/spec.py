@@ -282,11 +282,13 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     """Read and validate a YAML spec; raises `SpecError` with one line naming the field."""
     import yaml
 
+    from whichmodel.yaml_scalars import safe_load
+
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"spec file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

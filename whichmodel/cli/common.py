@@ -27,15 +27,15 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, label: bool = True,
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
-    """``["C=3", "head=linear"]`` -> ``{"C": 3, "head": "linear"}`` (YAML scalars)."""
-    import yaml
+    """``["C=3", "lr=5e-5"]`` -> ``{"C": 3, "lr": 5e-05}`` (YAML scalars; 5e-5 is a number)."""
+    from whichmodel.yaml_scalars import safe_load
 
     settings: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
-        settings[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        settings[key.strip().replace("-", "_")] = safe_load(value)
     return settings
 
 

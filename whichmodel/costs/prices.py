@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
 from whichmodel.errors import SpecError
+from whichmodel.yaml_scalars import safe_load
 
 CATALOGUE_PATH = Path(__file__).with_name("prices.yaml")
 OVERRIDE_SOURCE = "override"
@@ -137,7 +138,7 @@ def read_overrides(path: str | Path) -> dict[str, Any]:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError(f"prices file not found: {path}") from None
     except yaml.YAMLError as err:

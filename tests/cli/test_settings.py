@@ -1,0 +1,21 @@
+"""`--set KEY=VALUE`: values are YAML scalars, and 5e-5 is a number, not a string."""
+
+from __future__ import annotations
+
+import pytest
+
+from whichmodel.cli.common import parse_settings
+from whichmodel.errors import UsageError
+
+
+def test_values_are_typed_scalars():
+    settings = parse_settings(["learning_rate=5e-5", "C=3", "head=linear", "num-epochs=auto",
+                               "ngram_max=1_000", "scale=1E6", "neg=-2e+3", "flag=true"])
+    assert settings == {"learning_rate": 5e-5, "C": 3, "head": "linear", "num_epochs": "auto",
+                        "ngram_max": 1000, "scale": 1e6, "neg": -2000.0, "flag": True}
+    assert isinstance(settings["learning_rate"], float)
+
+
+def test_missing_equals_sign_is_a_usage_error():
+    with pytest.raises(UsageError, match="--set expects KEY=VALUE, got 'learning_rate'"):
+        parse_settings(["learning_rate"])
