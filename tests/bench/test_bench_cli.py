@@ -110,7 +110,8 @@ def test_cli_default_ledger_next_steps_and_errors(spec_file, capsys):
     assert ledger.is_file() and len(read_records(ledger)) == 1
     assert f"1 of 1 run(s) ok, 0 failed; ledger: {ledger}" in out
     assert f"whichmodel choose {ledger} --volume 1e5 --min-accuracy 0.5" in out
-    assert f"whichmodel report {ledger}" in out
+    assert (f"whichmodel report {ledger} --volume 1e5 --min-accuracy 0.5 --out "
+            f"{ledger.with_suffix('.html')}") in out
 
     bad = spec_path.parent / "bad.yaml"
     bad.write_text(spec_path.read_text().replace("family: tfidf", "family: tfidff"))

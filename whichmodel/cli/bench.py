@@ -94,18 +94,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"exported {n} run(s) to MLflow at {args.mlflow}", file=out)
 
     print("next:", file=out)
-    print(f"  {choose_command(spec, ledger)}", file=out)
-    print(f"  whichmodel report {ledger} --out {ledger.with_suffix('.html')}", file=out)
+    flags = " ".join(scenario_flags(spec))
+    print(f"  whichmodel choose {ledger} {flags}", file=out)
+    print(f"  whichmodel report {ledger} {flags} --out {ledger.with_suffix('.html')}",
+          file=out)
     if spec.prices:
         print("  (choose and report price runs with this spec's `prices:` overrides, stored "
               "in the ledger; --prices FILE replaces them)", file=out)
     return 0  # failed runs are results too: recorded, listed above, retried next time
 
 
-def choose_command(spec: ExperimentSpec, ledger: Path) -> str:
-    """The `whichmodel choose` line for the spec's scenario."""
+def scenario_flags(spec: ExperimentSpec) -> list[str]:
+    """The `choose`/`report` flags for the spec's scenario: both commands read only the
+    ledger, so the hints spell the scenario out and report explains what choose picks."""
     sc = spec.to_scenario()
-    parts = ["whichmodel choose", str(ledger), "--volume", _compact(sc.volume_per_month)]
+    parts = ["--volume", _compact(sc.volume_per_month)]
     if sc.metric != "accuracy":
         parts += ["--metric", sc.metric]
     if sc.min_quality is not None:
@@ -121,7 +124,7 @@ def choose_command(spec: ExperimentSpec, ledger: Path) -> str:
         parts += ["--hardware", sc.hardware]
     if sc.training_hardware:
         parts += ["--training-hardware", sc.training_hardware]
-    return " ".join(parts)
+    return parts
 
 
 def _compact(number: float) -> str:

@@ -35,13 +35,24 @@ def demo_spec(families: list[str], seeds: list[int]) -> dict[str, Any]:
     }
 
 
+EXAMPLES = """\
+examples:
+  whichmodel demo                                  # every offline family, seed 0
+  whichmodel demo --seeds 1 2 3                    # mean ± std over three seeds
+  whichmodel demo --families tfidf embedding --out /tmp/demo
+  whichmodel choose whichmodel-demo/demo.sqlite --min-accuracy 0.95 --volume 1e5
+      # ask the same ledger about another bar and volume, without training again
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "demo", help="the whole pipeline on built-in data: bench, choose, report",
-        description="Benchmark every model family on the built-in demo dataset (360 short "
-                    "customer-support messages, 6 classes) at 8 and 24 labels per class and "
-                    "with all labels, recommend the cheapest that reaches 90%% accuracy at 2M "
-                    "messages a month, and write an HTML report. Rerunning skips finished runs.")
+        description="Benchmark every model family on the built-in demo dataset (360 short\n"
+                    "customer-support messages, 6 classes) at 8 and 24 labels per class and\n"
+                    "with all labels, recommend the cheapest that reaches 90% accuracy at 2M\n"
+                    "messages a month, and write an HTML report. Rerunning skips finished runs.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="whichmodel-demo", metavar="DIR",
                         help="folder for the ledger and the report (default whichmodel-demo)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="S",

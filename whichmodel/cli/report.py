@@ -14,7 +14,15 @@ DESCRIPTION = """\
 Write one self-contained HTML report (plots embedded, no network needed to open it):
 the recommendation and why, every candidate's quality, speed and cost, the Pareto plot,
 cost against volume with break-evens, learning curves, and the recommended model's
-per-class F1 and confusions. Scenario flags are those of `whichmodel choose`."""
+per-class F1 and confusions. Scenario flags are those of `whichmodel choose`; give the
+same ones to both and the report explains the recommendation choose prints.
+
+examples:
+  whichmodel report runs.sqlite --out report.html               # volume 1e6, no bar
+  whichmodel report runs.sqlite --min-accuracy 0.9 --volume 5e6 --max-latency-ms 50 \\
+      --out report.html
+  whichmodel report runs.sqlite --volume 2e5/day --hardware t4 --title "Support intents"
+"""
 
 
 
