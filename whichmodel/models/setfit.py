@@ -1,7 +1,7 @@
 """SetFit: contrastive fine-tuning of a sentence-transformer body, then a linear head.
 
-What this does differently from the reference `setfit` library, and why (see
-ANCHORS.md for the measurements):
+What this does differently from the reference `setfit` library, and why (BENCHMARKS.md
+has the measurements, against that library in the same runs):
 
 * Texts are tokenised once, into one flat int32 array; batches are padded only to their
   own longest member, and the sentences of a batch are run through the body in chunks of

@@ -21,7 +21,7 @@ IDF_FILE = "idf.safetensors"
 
 
 class TfidfClassifier(Classifier):
-    """Word (and optionally character) n-gram TF-IDF features + logistic regression.
+    """Word n-gram TF-IDF features + logistic regression.
 
     Settings: ``ngram_max`` (largest word n-gram), ``min_df`` (drop terms seen in fewer
     documents), ``max_features`` (vocabulary cap), ``sublinear_tf`` (log term counts),
