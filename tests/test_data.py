@@ -396,6 +396,7 @@ def test_split_falls_back_when_a_class_is_a_singleton() -> None:
     first = split_dataset(ds, test_size=0.25, seed=7)
     again = split_dataset(ds, test_size=0.25, seed=7)
     assert len(first[1]) == 5 and first[1].texts == again[1].texts
+    assert sorted(first[0].row_numbers + first[1].row_numbers) == list(range(1, 21))
     with pytest.raises(DataError, match="both parts must be non-empty"):
         split_dataset(make({"a": 1}), test_size=0.5)
 

@@ -34,7 +34,8 @@ def test_ece_from_proba_and_unknown_true_label():
     proba = np.array([[0.9, 0.1], [0.2, 0.8]])
     m = classification_metrics(["a", "zz"], ["a", "b"], proba, classes=["a", "b"])
     assert m["accuracy"] == 0.5  # an unknown true label is an error, not ignored
-    assert "ece" in m and 0 <= m["ece"] <= 1
+    # 0.9 right and 0.8 wrong, in different bins: (|1 - 0.9| + |0 - 0.8|) / 2
+    assert m["ece"] == pytest.approx(0.45)
 
 
 def test_multi_label_metrics():

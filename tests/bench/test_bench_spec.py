@@ -49,7 +49,11 @@ def test_paths_are_relative_to_the_spec(tmp_path, banking77_slice):
     assert "data/train.csv" in spec.dataset.key_identity  # as written: folder may move
 
 
-def test_banking77_example_is_valid(banking77):
+def test_banking77_example_is_valid():
+    # the example names the data by its place beside the repo, not through WHICHMODEL_DATA
+    banking77 = (REPO / "examples" / "../../shared/data/banking77").resolve()
+    if not (banking77 / "train.csv").is_file():
+        pytest.skip(f"examples/banking77.yaml reads {banking77}, which is absent")
     spec = load_spec(REPO / "examples" / "banking77.yaml")
     assert [b.label for b in spec.budgets] == ["8/class", "16/class", "64/class", "all"]
     assert spec.seeds == [1, 2, 3]

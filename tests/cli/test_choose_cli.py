@@ -7,12 +7,11 @@ import json
 import pytest
 import yaml
 
+from whichmodel.bench.ledger import Ledger
 from whichmodel.bench.record import RunRecord
 from whichmodel.cli import main
 from whichmodel.cli.choose import parse_volume
 from whichmodel.errors import UsageError
-
-ledger_module = pytest.importorskip("whichmodel.bench.ledger")
 
 
 def _record(candidate, budget, seed, accuracy, **fields) -> RunRecord:
@@ -26,7 +25,7 @@ def _record(candidate, budget, seed, accuracy, **fields) -> RunRecord:
 @pytest.fixture
 def ledger(tmp_path):
     path = tmp_path / "runs.sqlite"
-    with ledger_module.Ledger(path) as db:
+    with Ledger(path) as db:
         for seed, acc in enumerate([0.91, 0.93]):
             db.write(_record("setfit", "8/class", seed, acc))
             db.write(_record("tfidf", "all", seed, acc - 0.08, family="tfidf", n_labels=1000,
@@ -96,7 +95,7 @@ def test_prices_file_and_hardware(ledger, tmp_path, capsys):
 ])
 def test_errors_are_one_line_with_exit_code_2(ledger, tmp_path, capsys, argv, message):
     empty = tmp_path / "empty.sqlite"
-    with ledger_module.Ledger(empty) as db:
+    with Ledger(empty) as db:
         db.write(RunRecord(key="bad", dataset="d", candidate="enc", family="encoder",
                            settings={}, budget="all", seed=0, status="failed", error="OOM"))
     paths = {"ledger": ledger, "missing": tmp_path / "nope.sqlite", "empty": empty}

@@ -60,7 +60,7 @@ def test_data_error_is_one_line_exit_2(banking77_slice, tmp_path):
 def test_debug_shows_traceback(banking77_slice, tmp_path):
     done = cli("--debug", "train", str(banking77_slice["train"]), "--text", "body", "--label",
                "category", "--model", "tfidf", "--out", str(tmp_path / "m"))
-    assert done.returncode != 0 and "Traceback" in done.stderr
+    assert done.returncode == 1 and "Traceback" in done.stderr  # re-raised, as documented
 
 
 def test_usage_errors_exit_2(banking77_slice, tmp_path, capsys):

@@ -38,8 +38,15 @@ def test_every_figure_renders_from_real_runs(real_records, scenario, prices) -> 
     f1 = class_plots.per_class_f1_plot(class_plots.mean_per_class_f1(runs), "t")
     matrix, classes = class_plots.summed_confusion(runs)
     confusion = class_plots.confusion_plot(matrix, classes, "t")
+    import io
+
+    import matplotlib.image
+
     for png in (pareto, cost, curve, f1, confusion):
         assert png is not None and png.startswith(PNG)
+        pixels = matplotlib.image.imread(io.BytesIO(png))
+        assert min(pixels.shape[:2]) >= 300  # a readable figure, not a thumbnail
+        assert float(pixels[..., :3].std()) > 0.05  # something drawn, not a blank canvas
     assert matrix.sum() == sum(r.n_test for r in runs)  # summed over both seeds
 
 
