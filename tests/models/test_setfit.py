@@ -251,7 +251,7 @@ def test_predict_follows_proba_columns(slice_data, tiny_model):
 
 
 def test_multi_label_with_torch_head_and_end_to_end(slice_data, monkeypatch):
-    texts, labels, test_texts, _ = slice_data
+    texts, labels, test_texts, test_labels = slice_data
     # A second, overlapping label: every card intent also carries "card".
     multi = [[c, "card"] if "card" in c else [c] for c in labels]
     # fp32 and several chunks a batch, so that the gradient-cached twin below differs from
@@ -266,6 +266,11 @@ def test_multi_label_with_torch_head_and_end_to_end(slice_data, monkeypatch):
     predicted = model.predict(test_texts[:40])
     assert predicted == [[c for c, p in zip(model.classes_, row) if p >= 0.5] for row in proba]
     assert model.log_["end_to_end_steps"] == 10
+    truth = [{c, "card"} if "card" in c else {c} for c in test_labels[:40]]
+    tp = sum(len(set(p) & t) for p, t in zip(predicted, truth))
+    wrong = sum(len(set(p) ^ t) for p, t in zip(predicted, truth))
+    assert 2 * tp / (2 * tp + wrong) > 0.85  # micro-F1: the linear head and the end-to-end
+                                             # stage learn, not merely agree with each other
     # Trained twice (contrastive, then end to end), yet it keeps no training state.
     assert all(p.grad is None for p in model.body_.parameters())
     assert not model.body_.training
@@ -314,10 +319,23 @@ def test_early_stopping_restores_the_best_body(slice_data, monkeypatch):
         return embed(self, ids, batch_size)
 
     monkeypatch.setattr(sentence_body_module.SentenceBody, "embed", counted)
+    snapshots = []  # taken at step 0 and at every improvement: the last one is the best
+    snapshot = SetFitClassifier._body_snapshot
+
+    def recorded(self):
+        snapshots.append(snapshot(self))
+        return snapshots[-1]
+
+    monkeypatch.setattr(SetFitClassifier, "_body_snapshot", recorded)
     model = SetFitClassifier(num_epochs=1, batch_size=16, early_stopping_patience=1,
                              progress_bar=False).fit(texts, labels, eval_texts=eval_texts,
                                                      eval_labels=eval_labels)
     log = model.log_
+    # It stopped early, after at least one step past the best evaluation...
+    assert log["best_step"] < log["steps"] < model.n_steps(len(texts))
+    # ...and those steps were undone: the body is the best snapshot, weight for weight.
+    kept = model.body_.state_dict()
+    assert all(torch.equal(kept[name], value) for name, value in snapshots[-1].items())
     assert log["evaluations"][0]["step"] == 0  # the untuned body is scored first
     assert log["best_step"] in [e["step"] for e in log["evaluations"]]
     best = max(e["score"] for e in log["evaluations"])
