@@ -18,15 +18,29 @@ from whichmodel.bench.spec import load_spec
 from whichmodel.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_orphan_bench():
+    """A failed assertion must not leave a bench child running into the next test."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
 
 
 def _bench(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
     # SIGINT back to its default in the child: a suite started in the background by a
     # non-interactive shell inherits SIGINT ignored, and Ctrl-C could never reach the bench.
-    return subprocess.Popen([sys.executable, "-m", "whichmodel", "bench", *args], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "whichmodel", "bench", *args], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    _started.append(proc)
+    return proc
 
 
 def _rows(ledger: Path) -> int:
@@ -42,7 +56,8 @@ def _rows(ledger: Path) -> int:
 
 
 def _wait_for_rows(proc: subprocess.Popen, ledger: Path, at_least: int = 1,
-                   timeout_s: float = 60) -> int:
+                   timeout_s: float = 300) -> int:
+    # generous: the child imports pandas/sklearn first, and CI machines can be loaded
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         n = _rows(ledger)

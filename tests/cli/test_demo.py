@@ -15,7 +15,9 @@ def test_demo_pipeline_and_rerun_skips(tmp_path, capsys):
     records = read_records(tmp_path / "demo.sqlite")
     assert len(records) == 3 and all(r.status == "ok" for r in records)  # 3 budgets
     assert {r.budget for r in records} == {"8/class", "24/class", "all"}
-    assert all(r.accuracy and r.accuracy > 1 / 6 for r in records)  # above chance
+    accuracy = {r.budget: r.accuracy for r in records}
+    assert min(accuracy.values()) > 0.4  # 6 classes: chance is 1/6 (measured 0.50 at 8/class)
+    assert accuracy["all"] > accuracy["8/class"]  # more labels, better model
     html = (tmp_path / "report.html").read_text()
     assert "<img" in html and "tfidf" in html
     assert "Pareto frontier" in out
