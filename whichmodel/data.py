@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from whichmodel.errors import DataError
+from whichmodel.errors import DataError, did_you_mean
 from whichmodel.readers import read_table
 
 __all__ = ["DataError", "Dataset", "check_test_labels", "few_shot_sample", "load_dataset",
@@ -235,7 +235,8 @@ def _labels(table: dict[str, list[Any]], columns: list[str], label: str,
 def _require_column(column: str, columns: list[str], name: str, option: str,
                     extra: str = "") -> None:
     if column not in columns:
-        raise DataError(f"column {column!r} not found in {name}; columns are: "
+        raise DataError(f"column {column!r} not found in {name}"
+                        f"{did_you_mean(column, columns)}; columns are: "
                         f"{', '.join(columns)}. Use {option} with one of them{extra}.")
 
 
@@ -247,8 +248,8 @@ def _invalid_row_error(invalid: dict[str, list[int]], rows: list[int], name: str
     more = f" {name} has {total} invalid rows in all ({_describe_counts(invalid)})." \
         if total > 1 else ""
     return DataError(f"{reason} in row {rows[positions[0]]} of {name} ({where}).{more} "
-                     "Fix the row(s), or pass drop_invalid=True (--drop-invalid) to drop "
-                     "them and report how many were dropped.")
+                     "Fix the row(s), or drop them and report how many were dropped with "
+                     "--drop-invalid (drop_invalid=True in Python).")
 
 
 def _describe_counts(invalid: Mapping[str, list[int]]) -> str:

@@ -79,7 +79,9 @@ def _read_delimited(content: str, sep: str, name: str
         # dtype=str and no NA parsing: "NA", "null" or "0001" are text, exactly as written.
         df = pd.read_csv(io.StringIO(content), sep=sep, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
-        raise DataError(f"cannot parse {name}: {exc}. Check its quoting and delimiter "
+        detail = " ".join(str(exc).split()).rstrip(".")  # pandas' message spans lines
+        raise DataError(f"cannot parse {name}: {detail} (line numbers count the header). "
+                        f"Check its quoting and delimiter "
                         f"({'tab' if sep == chr(9) else 'comma'}).") from exc
     return _normalise({str(c): df[c].tolist() for c in df.columns}, start=1)
 
@@ -125,8 +127,10 @@ def _read_hf(source: str | Path, split: str | None, *, from_disk: bool
         where = ("is a directory but not one saved with datasets' save_to_disk" if from_disk
                  else "is not a file or directory, and loading it from the Hugging Face hub "
                  "failed")
-        raise DataError(f"{source} {where}: {exc}. Check the path, or the dataset name and "
-                        "your network.") from None
+        detail = str(exc).strip().rstrip(".")
+        check = ("Check the path" if from_disk
+                 else "Check the path (no such local file), or the dataset name and your network")
+        raise DataError(f"{source} {where}: {detail}. {check}.") from None
     if isinstance(ds, datasets.DatasetDict):
         wanted = split or "train"
         if wanted not in ds:

@@ -143,3 +143,14 @@ def test_help_has_examples(capsys):
     out = capsys.readouterr().out
     assert "whichmodel bench examples/banking77.yaml" in out
     assert "--no-retry-failed" in out and "--mlflow" in out
+
+
+def test_bench_exits_1_when_no_run_succeeds(spec_file, capsys):
+    # min_df above the number of documents: sklearn prunes every term, so every fit fails
+    path = spec_file(budgets=[2], seeds=[1],
+                     candidates=[{"name": "t", "family": "tfidf",
+                                  "settings": {"min_df": 100_000}}])
+    assert main(["bench", str(path), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "0 of 1 run(s) ok, 1 failed" in out and "no run succeeded" in out
+    assert "next:" not in out

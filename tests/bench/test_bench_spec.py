@@ -131,3 +131,10 @@ def test_exponent_numbers_are_numbers(spec_file):
     spec = load_spec(path)
     assert spec.candidates[0].settings["learning_rate"] == pytest.approx(5e-5)
     assert spec.to_scenario().volume_per_month == 1e6
+
+
+def test_spec_setting_values_are_checked_when_read(spec_file):
+    path = spec_file(candidates=[{"name": "t", "family": "tfidf", "settings": {"C": "abc"}}])
+    with pytest.raises(SpecError, match=r"candidates\[0\]\.settings\.C: tfidf: C must be a "
+                                        r"number > 0, got 'abc'"):
+        load_spec(path)

@@ -85,7 +85,7 @@ def test_prices_file_and_hardware(ledger, tmp_path, capsys):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["choose", "{missing}", "--volume", "1e6"], "ledger not found"),
-    (["choose", "{ledger}", "--volume", "lots"], "--volume: expected a number"),
+    (["choose", "{ledger}", "--volume", "lots"], "--volume: expected a positive number"),
     (["choose", "{ledger}", "--volume", "1e6", "--hardware", "tpu"], "unknown hardware 'tpu'"),
     (["choose", "{ledger}", "--volume", "1e6", "--metric", "macro_f1", "--min-accuracy", "0.9"],
      "use --min-quality"),

@@ -37,7 +37,7 @@ def real_records(banking77_slice: dict, tmp_path_factory) -> list[RunRecord]:
                        {"name": "tfidf-bigrams", "family": "tfidf",
                         "settings": {"ngram_max": 2}},
                        {"name": "tfidf-broken", "family": "tfidf",
-                        "settings": {"ngram_max": 0}}],
+                        "settings": {"min_df": 100_000}}],  # prunes every term
     })
     failed = [r for r in records if r.status == "failed"]
     assert {r.candidate for r in failed} == {"tfidf-broken"}, [r.error for r in records]

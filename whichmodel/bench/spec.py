@@ -23,7 +23,6 @@ Example (paths are relative to the spec file)::
 
 from __future__ import annotations
 
-import difflib
 import re
 import typing
 from pathlib import Path
@@ -40,7 +39,7 @@ from pydantic import (
 )
 
 from whichmodel.costs.scenario import Scenario
-from whichmodel.errors import SpecError
+from whichmodel.errors import SpecError, did_you_mean
 
 # Suffixes that mark a dataset source as a local file (others may be hub names or URIs).
 _FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
@@ -139,7 +138,7 @@ class Budget(_Strict):
             (unit, n), = raw.items()
             if unit in ("per_class", "total"):
                 return {"unit": unit, "n": n}
-            hint = _did_you_mean(str(unit), ["per_class", "total"])
+            hint = did_you_mean(str(unit), ["per_class", "total"])
             raise ValueError(f"unknown budget key {unit!r}{hint}; {_BUDGET_HELP}")
         raise ValueError(f"{raw!r} is not a budget; {_BUDGET_HELP}")
 
@@ -172,7 +171,7 @@ class CandidateSpec(_Strict):
         families = available_families()
         if family not in families:
             raise ValueError(f"{family!r} is not a model family"
-                             f"{_did_you_mean(family, families)}; "
+                             f"{did_you_mean(family, families)}; "
                              f"choose one of: {', '.join(families)}")
         return family
 
@@ -187,8 +186,16 @@ class CandidateSpec(_Strict):
         for key in self.settings:
             if key not in names:
                 raise ValueError(f".settings.{key}: not a setting of family {self.family!r}"
-                                 f"{_did_you_mean(key, names)}; settings are: "
+                                 f"{did_you_mean(key, names)}; settings are: "
                                  f"{', '.join(sorted(names))}")
+        from whichmodel.errors import SettingError
+        from whichmodel.models.base import build_classifier
+
+        try:  # values too, now: a bad one would otherwise fail every run of the candidate
+            build_classifier(self.family, **self.settings).check_settings()
+        except SettingError as err:
+            where = f".settings.{err.setting}" if err.setting else ".settings"
+            raise ValueError(f"{where}: {err}") from None
         return self
 
 
@@ -328,7 +335,7 @@ def _check_prices(spec: ExperimentSpec) -> None:
     for field, name in checks:
         if hardware and name is not None and name not in hardware:
             raise SpecError(f"{spec.source}: {field}: {name!r} is not in the price table"
-                            f"{_did_you_mean(name, hardware)}; choose one of: "
+                            f"{did_you_mean(name, hardware)}; choose one of: "
                             f"{', '.join(sorted(hardware))} (or add it under prices.hardware)")
 
 
@@ -363,11 +370,6 @@ def _family_settings(family: str) -> list[str] | None:
         return None
 
 
-def _did_you_mean(word: str, options: list[str] | typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _first_error(err: ValidationError) -> str:
     """One line for pydantic's first error: ``candidates[1].family: <what> ; <fix>``."""
     e = err.errors(include_url=False)[0]
@@ -377,7 +379,7 @@ def _first_error(err: ValidationError) -> str:
     if e["type"] == "extra_forbidden":
         parent, key = loc[:-1], str(loc[-1])
         allowed = _allowed_keys(parent)
-        return (f"{where}: unknown key{_did_you_mean(key, allowed)}; keys allowed here are: "
+        return (f"{where}: unknown key{did_you_mean(key, allowed)}; keys allowed here are: "
                 f"{', '.join(allowed)}")
     if e["type"] == "missing":
         return f"{where}: required field is missing; add it"

@@ -86,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  failed: {r.candidate} budget {r.budget} seed {r.seed}: {r.error}", file=out)
     if len(failed) > 5:
         print(f"  … and {len(failed) - 5} more (see the ledger's error column)", file=out)
+    if records and not ok:
+        print("no run succeeded: fix the errors above and rerun the same command "
+              "(failed runs are retried)", file=out)
+        return 1
 
     if args.mlflow:
         from whichmodel.bench.mlflow_export import export_to_mlflow
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if spec.prices:
         print("  (choose and report price runs with this spec's `prices:` overrides, stored "
               "in the ledger; --prices FILE replaces them)", file=out)
-    return 0  # failed runs are results too: recorded, listed above, retried next time
+    return 0  # failed runs are results too (if some succeeded): listed above, retried
 
 
 def scenario_flags(spec: ExperimentSpec) -> list[str]:

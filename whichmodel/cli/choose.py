@@ -88,8 +88,8 @@ def parse_volume(text: str, per: str | None) -> float:
     match = re.fullmatch(r"\s*([0-9][0-9_,]*\.?[0-9]*(?:[eE][+-]?[0-9]+)?)\s*"
                          r"(?:/\s*(month|year|day))?\s*", text)
     if match is None:
-        raise UsageError(f"--volume: expected a number of items such as 5e6 or 5e6/month, "
-                         f"got {text!r}")
+        raise UsageError(f"--volume: expected a positive number of items such as 5e6, "
+                         f"5e6/month, 2e5/day or 6e7/year, got {text!r}")
     number, suffix = match.groups()
     if suffix and per and suffix != per:
         raise UsageError(f"--volume says /{suffix} but --per says {per}; give one")
@@ -107,8 +107,17 @@ def build_scenario(args: argparse.Namespace) -> Any:
     minimum = args.min_accuracy if args.min_accuracy is not None else args.min_quality
     if minimum is not None and not 0 <= minimum <= 1:
         raise UsageError(f"the minimum {metric} must be between 0 and 1, got {minimum}")
+    if args.max_latency_ms is not None and not args.max_latency_ms > 0:
+        raise UsageError(f"--max-latency-ms must be more than 0, got {args.max_latency_ms:g}")
+    if args.label_budget is not None and args.label_budget < 1:
+        raise UsageError(f"--label-budget must be at least 1 label, got {args.label_budget}")
+    if not args.horizon_months > 0:
+        raise UsageError(f"--horizon-months must be more than 0, got {args.horizon_months:g}")
+    volume = parse_volume(args.volume, args.per)
+    if volume <= 0:
+        raise UsageError(f"--volume must be more than 0 items, got {args.volume}")
     values: dict[str, Any] = {
-        "volume_per_month": parse_volume(args.volume, args.per),
+        "volume_per_month": volume,
         "horizon_months": args.horizon_months, "metric": metric, "min_quality": minimum,
         "max_latency_p95_ms": args.max_latency_ms, "label_budget": args.label_budget}
     if args.hardware:

@@ -22,8 +22,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, label: bool = True,
                             help="split the label column on SEP for multi-label data, "
                                  "e.g. '|'")
     parser.add_argument("--drop-invalid", action="store_true",
-                        help="drop rows with empty text or a missing label (counted and "
-                             "reported) instead of stopping at the first one")
+                        help="drop rows with empty text" + (" or a missing label" if label
+                                                            else "")
+                             + " (counted and reported) instead of stopping at the first one")
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
@@ -37,6 +38,20 @@ def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
             raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
         settings[key.strip().replace("-", "_")] = safe_load(value)
     return settings
+
+
+def hint_label_separator(dataset: Any, label_sep: str | None, console: Any) -> None:
+    """Say so when single labels look like joined lists ("billing|urgent"): without
+    --label-sep each combination silently becomes a class of its own."""
+    if label_sep or getattr(dataset, "multi_label", False):
+        return
+    for sep in ("|", ";", ","):
+        joined = sorted({c for c in dataset.classes if sep in str(c)}, key=str)
+        if joined:
+            console.print(f"[yellow]{len(joined)} label(s) contain {sep!r} (e.g. "
+                          f"{joined[0]!r}) and count as classes of their own; if they are "
+                          f"lists of labels, pass --label-sep '{sep}'[/]")
+            return
 
 
 def report_dropped(dataset: Any, console: Any) -> None:

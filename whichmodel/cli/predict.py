@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N",
                         help="items per prediction batch (default 64)")
-    parser.add_argument("--out", required=True, metavar="OUT", help="output file")
+    parser.add_argument("--out", required=True, metavar="OUT",
+                        help="file to write (.csv, .tsv, .jsonl or .parquet; replaced if it "
+                             "exists, never the input file)")
     parser.set_defaults(func=run)
 
 
@@ -81,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     from whichmodel.models.base import load_model
 
     console = make_console()
+    out = Path(args.out)
+    if out.resolve() == Path(args.data).resolve():
+        raise UsageError(f"--out {args.out} is the input file; write the predictions to a new "
+                         "file (the input is never overwritten)")
     model = load_model(args.model_dir)
     dataset = load_dataset(args.data, args.text, None, split=args.split,
                            drop_invalid=args.drop_invalid)
@@ -92,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
         "prediction": ["|".join(map(str, p)) if isinstance(p, list) else p for p in labels],
         "confidence": proba.max(axis=1) if len(proba) else [],
     })
-    out = Path(args.out)
     write_table(frame, out)
     console.print(f"wrote {len(frame)} predictions to {out}")
     return 0

@@ -7,16 +7,19 @@ recommendation `choose` would print for the same command line.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from whichmodel.cli.choose import add_scenario_arguments
+from whichmodel.errors import UsageError
 
 DESCRIPTION = """\
 Write one self-contained HTML report (plots embedded, no network needed to open it):
 the recommendation and why, every candidate's quality, speed and cost, the Pareto plot,
 cost against volume with break-evens, learning curves, and the recommended model's
 per-class F1 and confusions. Scenario flags are those of `whichmodel choose`; give the
-same ones to both and the report explains the recommendation choose prints.
+same ones to both and the report explains the recommendation choose prints."""
 
+EXAMPLES = """\
 examples:
   whichmodel report runs.sqlite --out report.html               # volume 1e6, no bar
   whichmodel report runs.sqlite --min-accuracy 0.9 --volume 5e6 --max-latency-ms 50 \\
@@ -30,10 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `report` subcommand."""
     parser = subparsers.add_parser(
         "report", help="write the HTML report for a ledger", description=DESCRIPTION,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("ledger", metavar="LEDGER", help="the SQLite ledger from `bench`")
     parser.add_argument("--out", default="report.html", metavar="FILE",
-                        help="where to write the report (default: report.html)")
+                        help="where to write the report, an .html file it replaces "
+                             "(default: report.html)")
     parser.add_argument("--title", help="page title (default: 'Which model for DATASET?')")
     add_scenario_arguments(parser, volume_required=False)
     parser.set_defaults(func=run)
@@ -45,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from whichmodel.costs.prices import load_prices
     from whichmodel.report import write_report
 
+    out = Path(args.out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--out {args.out}: the report is one HTML file; give a name ending "
+                         "in .html")
+    if out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; give a file name ending in .html")
     scenario = build_scenario(args)
     prices = load_prices(price_overrides(args))
     prices.hardware_price(scenario.hardware, field="--hardware")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from whichmodel.cli.common import add_data_arguments, make_console, parse_settings, report_dropped
+from whichmodel.cli.common import (
+    add_data_arguments,
+    hint_label_separator,
+    make_console,
+    parse_settings,
+    report_dropped,
+)
 from whichmodel.errors import UsageError
 
 EXAMPLES = """\
@@ -53,13 +59,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="labelled validation data with the same columns: families that "
                              "early-stop (setfit) score it during training and keep the best "
                              "point; never use your test set here")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder to save the model")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder to save the model in: a new or empty folder, or an "
+                             "earlier model, which it replaces (any other folder is refused)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from whichmodel.data import few_shot_sample, load_dataset
-    from whichmodel.models.base import available_families, family_settings, get_family
+    from whichmodel.models.base import (
+        available_families,
+        check_save_target,
+        family_settings,
+        get_family,
+    )
 
     console = make_console()
     family = get_family(args.model)
@@ -81,9 +94,14 @@ def run(args: argparse.Namespace) -> int:
         users = [name for name in available_families() if get_family(name).uses_eval_split]
         raise UsageError(f"--eval is used for early stopping, which {args.model!r} does not "
                          f"do (families that do: {', '.join(users)}); drop --eval")
+    # Settings and --out are checked before the data is read: a refusal costs nothing.
+    model = family(**settings)
+    model.check_settings()
+    check_save_target(args.out)
     dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
                            split=args.split, drop_invalid=args.drop_invalid)
     report_dropped(dataset, console)
+    hint_label_separator(dataset, args.label_sep, console)
     evaluation = None
     if args.eval:
         evaluation = load_dataset(args.eval, args.text, args.label, label_sep=args.label_sep,
@@ -94,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"training [bold]{args.model}[/] on {len(dataset)} examples, "
                   f"{len(dataset.classes)} classes"
                   + (" (multi-label)" if dataset.multi_label else ""))
-    model = family(**settings)
     # No spinner here: families that train for long show their own progress bars.
     if evaluation is None:
         model.fit(dataset.texts, dataset.labels)

@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -28,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from whichmodel.errors import SettingError, WhichmodelError
+from whichmodel.errors import DataError, SettingError, WhichmodelError
 
 MODEL_FILE = "whichmodel.json"
 FORMAT_VERSION = 1
@@ -86,6 +87,35 @@ def load_model(directory: str | Path) -> Classifier:
     """Load any saved whichmodel classifier; dispatches on the family in whichmodel.json."""
     meta = read_model_meta(directory)
     return get_family(meta["family"]).load(directory)
+
+
+def check_save_target(directory: str | Path) -> Path:
+    """The absolute folder a model may be saved to, or a `ModelFileError` saying why not.
+
+    Saving replaces the folder, so only a new folder, an empty one or an earlier whichmodel
+    model (it holds ``whichmodel.json``) qualifies: a slip in ``--out`` (``.``, a data
+    folder, a file) must never delete the user's files. Callers check before training, so
+    the refusal costs nothing.
+    """
+    path = Path(directory).expanduser().resolve()
+    cwd = Path.cwd().resolve()
+    if path == cwd or path in cwd.parents:
+        raise ModelFileError(f"will not save a model over {directory!r} (the current folder or "
+                             "one above it); give a new folder name, e.g. --out models/mine")
+    if path.exists() and not path.is_dir():
+        raise ModelFileError(f"cannot save a model to {directory}: it is a file; give a "
+                             "folder name")
+    if path.is_dir() and any(path.iterdir()) and not (path / MODEL_FILE).is_file():
+        raise ModelFileError(f"will not save a model to {directory}: the folder holds files "
+                             f"and no {MODEL_FILE}, so it is not an earlier model that may be "
+                             "replaced; give a new or empty folder")
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ModelFileError(f"cannot save a model to {directory}: {ancestor} is not a folder "
+                             "this user can write to; choose another --out")
+    return path
 
 
 def read_model_meta(directory: str | Path) -> dict[str, Any]:
@@ -166,6 +196,14 @@ class Classifier:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def check_settings(self) -> None:
+        """Raise `SettingError` naming the first setting whose value cannot work.
+
+        `fit` runs it before touching the data, and a bench spec runs it when it is read,
+        so a bad value stops in one line instead of as a traceback mid-training. Families
+        override it (`whichmodel.models.setting_checks` has the checks).
+        """
+
     # -- public protocol ------------------------------------------------------------------
     def fit(self, texts: Sequence[str], labels: Sequence[Any], *,
             eval_texts: Sequence[str] | None = None,
@@ -177,10 +215,11 @@ class Classifier:
         """
         texts = _as_texts(texts)
         labels = list(labels)
+        self.check_settings()
         if len(texts) != len(labels):
             raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
         if not texts:
-            raise ValueError("cannot fit on zero examples")
+            raise DataError("cannot fit on zero examples")
         self.multi_label_ = bool(labels) and isinstance(labels[0], (list, tuple, set))
         # numpy scalars (np.int64 labels from a DataFrame column) become Python values, so
         # that classes_ are what JSON, and therefore save/load, can hold.
@@ -191,7 +230,8 @@ class Classifier:
         else:
             self.classes_ = sorted(set(labels), key=str)
         if len(self.classes_) < 2 and not self.multi_label_:
-            raise ValueError(f"need at least 2 classes to train, found {self.classes_}")
+            raise DataError(f"need at least 2 classes to train, found only {self.classes_}; "
+                            "add labelled examples of at least one other class")
         y = self._encode(labels)
         eval_y = None
         if eval_texts is not None and eval_labels is not None:
@@ -226,10 +266,17 @@ class Classifier:
         return [self.classes_[i] for i in np.argmax(proba, axis=1)]
 
     def save(self, directory: str | Path) -> Path:
-        """Write the model to ``directory`` atomically (a temp dir renamed into place)."""
+        """Write the model to ``directory`` atomically (a temp dir renamed into place).
+
+        ``directory`` must be new, empty, or an earlier model (see `check_save_target`).
+        """
         self._check_fitted()
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
+        directory = check_save_target(directory)
+        try:
+            directory.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ModelFileError(f"cannot create {directory.parent} to save the model in: "
+                                 f"{err.strerror}; choose another --out") from None
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
         try:
             self._save_state(tmp)
@@ -244,9 +291,14 @@ class Classifier:
             }
             (tmp / MODEL_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
             (tmp / "README.md").write_text(self._model_card(meta), encoding="utf-8")
-            if directory.exists():
-                shutil.rmtree(directory)
+            old = None
+            if directory.exists():  # an earlier model: moved aside until the new one is in
+                old = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-",
+                                            dir=directory.parent))
+                directory.rename(old / "model")
             tmp.rename(directory)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -18,6 +18,7 @@ import numpy as np
 from whichmodel.backbones import DEFAULT_BACKBONE, embedding_cache
 from whichmodel.models.base import Classifier
 from whichmodel.models.linear_head import LinearHead
+from whichmodel.models.setting_checks import check_logistic_head, check_text, check_whole
 
 
 class EmbeddingClassifier(Classifier):
@@ -40,6 +41,11 @@ class EmbeddingClassifier(Classifier):
         self.batch_size = batch_size
         self.threshold = threshold
         self.seed = seed
+
+    def check_settings(self) -> None:
+        check_text("embedding", "backbone", self.backbone)
+        check_whole("embedding", "batch_size", self.batch_size, 1)
+        check_logistic_head("embedding", self)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings (n, dim) from the shared cache of the frozen backbone."""

@@ -49,10 +49,16 @@ from pathlib import Path
 import numpy as np
 
 from whichmodel.backbones import DEFAULT_BACKBONE
-from whichmodel.errors import SettingError
 from whichmodel.models.base import Classifier
 from whichmodel.models.linear_head import LinearHead
 from whichmodel.models.sentence_body import PRECISIONS, SentenceBody, TokenizedTexts
+from whichmodel.models.setting_checks import (
+    check_choice,
+    check_flag,
+    check_number,
+    check_text,
+    check_whole,
+)
 
 BODY_DIR = "body"
 LOG_FILE = "setfit.json"
@@ -162,7 +168,6 @@ class SetFitClassifier(Classifier):
     def _fit(self, texts, y, eval_texts, eval_y) -> None:
         import torch
 
-        self._check_settings()
         # Fork every generator the run can touch, CUDA ones included, so the caller's
         # random state is the same after fit as before.
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
@@ -186,34 +191,28 @@ class SetFitClassifier(Classifier):
             self.body_.zero_grad(set_to_none=True)
             self.body_.eval()
 
-    def _check_settings(self) -> None:
+    def check_settings(self) -> None:
         """Fail before any loading, naming the setting and what it accepts."""
         from whichmodel.models.contrastive_losses import LOSSES
 
-        choices = {"loss": LOSSES, "head": HEADS, "precision": PRECISIONS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise SettingError(f"setfit: unknown {name} {getattr(self, name)!r}; "
-                                   f"choose one of: {', '.join(allowed)}")
+        for name, allowed in {"loss": LOSSES, "head": HEADS, "precision": PRECISIONS}.items():
+            check_choice("setfit", name, getattr(self, name), allowed)
         whole = {"batch_size": 2, "samples_per_class": 1, "end_to_end_epochs": 0,
-                 "head_epochs": 1, "early_stopping_patience": 1, "gradient_cache_tokens": 0}
+                 "head_epochs": 1, "early_stopping_patience": 1, "gradient_cache_tokens": 0,
+                 "seed": 0}
         for name, least in whole.items():
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or not float(value).is_integer() or value < least):
-                raise SettingError(f"setfit: {name} must be a whole number ≥ {least}, "
-                                   f"got {value!r}")
-        positive = {"learning_rate": None, "temperature": None, "head_c": None}
+            check_whole("setfit", name, getattr(self, name), least)
+        for name in ("learning_rate", "temperature", "head_c"):
+            check_number("setfit", name, getattr(self, name), above=0)
+        check_number("setfit", "warmup_ratio", self.warmup_ratio, at_least=0, below=1)
+        check_number("setfit", "threshold", self.threshold, above=0, below=1)
         if self.num_epochs != "auto":
-            positive = {"num_epochs": 0.0, **positive}
-        for name, least in positive.items():
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or (
-                    not math.isfinite(value)) or (
-                    value < least if least is not None else value <= 0):
-                bound = f"≥ {least:g}" if least is not None else "> 0"
-                what = '"auto" or a number' if name == "num_epochs" else "a number"
-                raise SettingError(f"setfit: {name} must be {what} {bound}, got {value!r}")
+            check_number("setfit", "num_epochs", self.num_epochs, at_least=0,
+                         accepts='"auto" or a number ≥ 0')
+        check_whole("setfit", "max_seq_length", self.max_seq_length, 1, none_ok=True)
+        check_flag("setfit", "progress_bar", self.progress_bar)
+        check_text("setfit", "backbone", self.backbone)
+        check_text("setfit", "device", self.device, none_ok=True)
 
     def _fit_head(self, features: np.ndarray, y: np.ndarray) -> LinearHead:
         if self.head == "linear":

@@ -15,6 +15,7 @@ import numpy as np
 
 from whichmodel.models.base import Classifier
 from whichmodel.models.linear_head import LinearHead
+from whichmodel.models.setting_checks import check_flag, check_logistic_head, check_whole
 
 VOCABULARY_FILE = "vocabulary.json"
 IDF_FILE = "idf.safetensors"
@@ -44,6 +45,13 @@ class TfidfClassifier(Classifier):
         self.max_iter = max_iter
         self.threshold = threshold
         self.seed = seed
+
+    def check_settings(self) -> None:
+        check_whole("tfidf", "ngram_max", self.ngram_max, 1)
+        check_whole("tfidf", "min_df", self.min_df, 1)
+        check_whole("tfidf", "max_features", self.max_features, 1, none_ok=True)
+        check_flag("tfidf", "sublinear_tf", self.sublinear_tf)
+        check_logistic_head("tfidf", self)
 
     def _vectorizer(self, vocabulary: dict[str, int] | None = None):
         from sklearn.feature_extraction.text import TfidfVectorizer

@@ -1,0 +1,78 @@
+"""Checks of a family's setting values, each failing with one line naming the setting.
+
+A bad value (``--set C=abc``, ``ngram_max: 0`` in a spec) must stop before any training
+with the setting, what it accepts and what it got; left to scikit-learn or torch it would
+surface mid-fit as a traceback about an internal parameter. Families call these from
+`Classifier.check_settings`, which `fit` and the spec validator both run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from whichmodel.errors import SettingError
+
+
+def _fail(family: str, name: str, accepts: str, value: Any) -> SettingError:
+    return SettingError(f"{family}: {name} must be {accepts}, got {value!r}", setting=name)
+
+
+def check_choice(family: str, name: str, value: Any, allowed: Iterable[Any]) -> None:
+    """``value`` is one of ``allowed`` (shown in the message in that order)."""
+    allowed = list(allowed)
+    if value not in allowed:
+        shown = ", ".join("none" if a is None else str(a) for a in allowed)
+        raise SettingError(f"{family}: unknown {name} {value!r}; choose one of: {shown}",
+                           setting=name)
+
+
+def check_whole(family: str, name: str, value: Any, least: int, *,
+                none_ok: bool = False) -> None:
+    """``value`` is a whole number ≥ ``least`` (``3.0`` counts; ``True`` does not)."""
+    if value is None and none_ok:
+        return
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or not float(value).is_integer() or value < least):
+        raise _fail(family, name, f"a whole number ≥ {least}"
+                    + (" (or none)" if none_ok else ""), value)
+
+
+def check_number(family: str, name: str, value: Any, *, above: float | None = None,
+                 at_least: float | None = None, below: float | None = None,
+                 accepts: str | None = None) -> None:
+    """``value`` is a finite number inside the given bounds."""
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value)
+          and (above is None or value > above) and (at_least is None or value >= at_least)
+          and (below is None or value < below))
+    if not ok:
+        bounds = [f"> {above:g}" if above is not None else "",
+                  f"≥ {at_least:g}" if at_least is not None else "",
+                  f"< {below:g}" if below is not None else ""]
+        raise _fail(family, name,
+                    accepts or "a number " + " and ".join(filter(None, bounds)), value)
+
+
+def check_flag(family: str, name: str, value: Any) -> None:
+    """``value`` is true or false."""
+    if not isinstance(value, bool):
+        raise _fail(family, name, "true or false", value)
+
+
+def check_text(family: str, name: str, value: Any, *, none_ok: bool = False) -> None:
+    """``value`` is a non-empty string (a name or a path)."""
+    if value is None and none_ok:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(family, name, "a name" + (" (or none)" if none_ok else ""), value)
+
+
+def check_logistic_head(family: str, model: Any) -> None:
+    """The settings every family with a scikit-learn logistic head shares."""
+    check_number(family, "C", model.C, above=0)
+    check_choice(family, "class_weight", model.class_weight, [None, "balanced"])
+    check_whole(family, "max_iter", model.max_iter, 1)
+    check_number(family, "threshold", model.threshold, above=0, below=1)
+    check_whole(family, "seed", model.seed, 0)
