@@ -36,6 +36,10 @@ def test_ece_from_proba_and_unknown_true_label():
     assert m["accuracy"] == 0.5  # an unknown true label is an error, not ignored
     # 0.9 right and 0.8 wrong, in different bins: (|1 - 0.9| + |0 - 0.8|) / 2
     assert m["ece"] == pytest.approx(0.45)
+    # zz, which the model cannot predict, is a class with F1 0: macro over a (1.0) and zz
+    assert m["per_class"]["zz"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert m["macro_f1"] == pytest.approx(0.5)
+    assert m["classes"] == ["a", "b", "zz"] and m["confusion"][2] == [0, 1, 0]
 
 
 def test_multi_label_metrics():

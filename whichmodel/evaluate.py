@@ -39,7 +39,8 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any],
     Single-label: ``y_true``/``y_pred`` are labels. Multi-label: lists of labels; then
     accuracy is exact-match (subset) accuracy and F1 is macro over labels.
     ``proba`` columns must follow ``classes``; it enables the calibration error.
-    Labels in ``y_true`` that are missing from ``classes`` still count as errors.
+    Labels in ``y_true`` that are missing from ``classes`` still count as errors, and as
+    classes of their own (F1 0) in the per-class scores and macro-F1.
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
@@ -52,6 +53,11 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any],
                 else set(y_true) | set(y_pred))
         classes = sorted(seen, key=str)
     classes = list(classes)
+    # A true label the model cannot predict is a class it gets wholly wrong: it is scored
+    # (F1 0) rather than left out, which would flatter macro-F1.
+    known = set(classes)
+    unseen = {c for row in y_true for c in row} if multi_label else set(y_true)
+    classes += sorted(unseen - known, key=str)
     out: dict[str, Any] = {"n": len(y_true), "classes": [str(c) for c in classes]}
 
     if multi_label:

@@ -150,3 +150,26 @@ def test_a_closed_pipe_is_not_a_traceback(small_ledger):
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_unseen_test_labels_stop_or_are_scored_as_misses(banking77_slice, tmp_path, capsys):
+    import json
+
+    model = tmp_path / "model"
+    assert main(_train(banking77_slice, model)) == 0
+    test = banking77_slice["test_df"].copy()
+    test.loc[test.index[:5], "category"] = "made_up_intent"
+    data = tmp_path / "test.csv"
+    test.to_csv(data, index=False)
+    args = ["evaluate", str(model), str(data), "--text", "text", "--label", "category"]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "made_up_intent" in _one_error_line(capsys)
+    assert main([*args, "--allow-unseen-labels", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["per_class"]["made_up_intent"]["support"] == 5
+    assert metrics["per_class"]["made_up_intent"]["f1"] == 0.0
+    per_class_f1 = [v["f1"] for v in metrics["per_class"].values() if v["support"]]
+    assert metrics["macro_f1"] == pytest.approx(sum(per_class_f1) / len(per_class_f1))
+    assert len(per_class_f1) == 11  # the 10 intents and the one the model cannot know
+    assert metrics["accuracy"] <= 0.95  # its 5 rows are wrong by construction
