@@ -13,8 +13,10 @@ from typing import Any
 
 import yaml
 
-# Exponent forms without a dot ("5e-5", "1E6", "-2e+3"); dotted forms already resolve.
-_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+# Every exponent form: "5e-5", "1E6", "2.5e6", ".5e2". YAML 1.1's own rule needs both a dot
+# and a signed exponent ("1.0e+6"), so PyYAML returns the rest as strings.
+_EXPONENT_FLOAT = re.compile(
+    r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+$")
 
 
 class _SafeLoader(yaml.SafeLoader):
@@ -22,7 +24,7 @@ class _SafeLoader(yaml.SafeLoader):
 
 
 _SafeLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT,
-                                  list("-+0123456789"))
+                                  list("-+0123456789."))
 
 
 def safe_load(text: str) -> Any:

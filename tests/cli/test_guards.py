@@ -7,6 +7,7 @@ scikit-learn traceback mid-fit.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -141,15 +142,15 @@ def test_choose_rejects_nonsense_numbers(small_ledger, capsys, flags, message):
 
 
 def test_a_closed_pipe_is_not_a_traceback(small_ledger):
-    # `whichmodel choose --json | head -c 5`: the reader leaves before the output ends
-    proc = subprocess.Popen([sys.executable, "-m", "whichmodel", "choose", str(small_ledger),
-                             "--volume", "1e6", "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    proc.stdout.read(5)
-    proc.stdout.close()
-    err = proc.stderr.read().decode()
-    proc.wait(timeout=60)
-    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    # `whichmodel choose --json | head -c 0`: the reader is gone before anything is written
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "wb") as closed_pipe:
+        proc = subprocess.run([sys.executable, "-m", "whichmodel", "choose", str(small_ledger),
+                               "--volume", "1e6", "--json"], stdout=closed_pipe,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
 
 
 def test_unseen_test_labels_stop_or_are_scored_as_misses(banking77_slice, tmp_path, capsys):
@@ -173,3 +174,44 @@ def test_unseen_test_labels_stop_or_are_scored_as_misses(banking77_slice, tmp_pa
     assert metrics["macro_f1"] == pytest.approx(sum(per_class_f1) / len(per_class_f1))
     assert len(per_class_f1) == 11  # the 10 intents and the one the model cannot know
     assert metrics["accuracy"] <= 0.95  # its 5 rows are wrong by construction
+
+
+def test_a_failed_replace_puts_the_earlier_model_back(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from whichmodel.models.tfidf import TfidfClassifier
+
+    texts = ["card lost", "card stolen", "refund please", "money back"] * 3
+    labels = ["card", "card", "refund", "refund"] * 3
+    target = tmp_path / "model"
+    TfidfClassifier(seed=1).fit(texts, labels).save(target)
+    before = (target / "whichmodel.json").read_text()
+    rename = Path.rename
+
+    def failing(self, destination):
+        if Path(destination) == target and self.name.startswith(".model-"):  # the new one
+            raise OSError(28, "No space left on device")  # ...fails to move in
+        return rename(self, destination)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(OSError, match="No space left"):
+        TfidfClassifier(seed=2).fit(texts, labels).save(target)
+    assert (target / "whichmodel.json").read_text() == before  # the earlier model, intact
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folders left
+
+
+def test_whole_numbers_from_yaml_or_numpy_are_accepted_as_ints(banking77_slice, tmp_path,
+                                                                 capsys):
+    import numpy as np
+
+    from whichmodel.models.tfidf import TfidfClassifier
+
+    # `--set max_features=1e5` arrives as 100000.0; scikit-learn would reject the float
+    assert main(_train(banking77_slice, tmp_path / "m", "--set", "max_features=1e5",
+                       "--set", "max_iter=2e3")) == 0
+    model = TfidfClassifier(seed=np.int64(3), min_df=np.int32(1), C=np.float32(2.5))
+    model.fit(["card lost", "refund please", "card stolen", "money back"],
+              ["card", "refund", "card", "refund"])
+    params = model.get_params()
+    assert type(params["seed"]) is int and type(params["min_df"]) is int
+    assert type(params["C"]) is float and params["C"] == 2.5

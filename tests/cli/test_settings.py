@@ -10,9 +10,11 @@ from whichmodel.errors import UsageError
 
 def test_values_are_typed_scalars():
     settings = parse_settings(["learning_rate=5e-5", "C=3", "head=linear", "num-epochs=auto",
-                               "ngram_max=1_000", "scale=1E6", "neg=-2e+3", "flag=true"])
+                               "ngram_max=1_000", "scale=1E6", "neg=-2e+3", "flag=true",
+                               "c2=2.5e6", "c3=.5e2", "c4=1.5", "v=1.2.3e4"])
     assert settings == {"learning_rate": 5e-5, "C": 3, "head": "linear", "num_epochs": "auto",
-                        "ngram_max": 1000, "scale": 1e6, "neg": -2000.0, "flag": True}
+                        "ngram_max": 1000, "scale": 1e6, "neg": -2000.0, "flag": True,
+                        "c2": 2.5e6, "c3": 50.0, "c4": 1.5, "v": "1.2.3e4"}
     assert isinstance(settings["learning_rate"], float)
 
 

@@ -239,6 +239,10 @@ class ExperimentSpec(_Strict):
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        bad = [s for s in seeds if not 0 <= s < 2**32]
+        if bad:  # numpy's and torch's generators take 0 .. 2**32 - 1
+            raise ValueError(f"seed {bad[0]} is out of range; use whole numbers from 0 to "
+                             f"{2**32 - 1}")
         dupes = sorted({s for s in seeds if seeds.count(s) > 1})
         if dupes:
             raise ValueError(f"seed {dupes[0]} is listed twice; list each seed once")

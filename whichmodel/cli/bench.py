@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if len(failed) > 5:
         print(f"  … and {len(failed) - 5} more (see the ledger's error column)", file=out)
     if records and not ok:
-        print("no run succeeded: fix the errors above and rerun the same command "
-              "(failed runs are retried)", file=out)
+        print("no run succeeded: fix the errors above and rerun the same command"
+              + ("" if not args.retry_failed else " (failed runs are retried)"), file=out)
         return 1
 
     if args.mlflow:

@@ -278,6 +278,7 @@ class Classifier:
             raise ModelFileError(f"cannot create {directory.parent} to save the model in: "
                                  f"{err.strerror}; choose another --out") from None
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+        old: Path | None = None
         try:
             self._save_state(tmp)
             meta = {
@@ -291,17 +292,20 @@ class Classifier:
             }
             (tmp / MODEL_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
             (tmp / "README.md").write_text(self._model_card(meta), encoding="utf-8")
-            old = None
             if directory.exists():  # an earlier model: moved aside until the new one is in
                 old = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-",
                                             dir=directory.parent))
                 directory.rename(old / "model")
             tmp.rename(directory)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None and (old / "model").exists() and not directory.exists():
+                (old / "model").rename(directory)  # put the earlier model back
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
             raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         return directory
 
     @classmethod
