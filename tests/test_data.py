@@ -372,6 +372,17 @@ def test_multi_label_sampled_by_first_label() -> None:
     assert Counter(ls[0] for ls in sample.labels) == {"a": 2, "b": 2}
 
 
+def test_multi_label_sample_covers_a_label_never_listed_first() -> None:
+    # "rare" is only ever second: sampled by first label it was missed in 15 of 36 draws
+    labels = [["x", "rare"]] * 3 + [["x"]] * 6 + [["y"]] * 6 + [[]] * 3
+    ds = Dataset([str(i) for i in range(18)], labels, "m", multi_label=True)
+    for seed in range(10):
+        sample = few_shot_sample(ds, shots=2, seed=seed)
+        counts = Counter(c for ls in sample.labels for c in ls)
+        assert counts["rare"] == 2 and counts["x"] >= 2 and counts["y"] == 2, (seed, counts)
+        assert sum(not ls for ls in sample.labels) == 2  # rows with no label: a stratum too
+
+
 def test_sampling_on_real_banking77(banking77_slice: dict) -> None:
     ds = load_dataset(banking77_slice["train"], "text", "category")
     sample = few_shot_sample(ds, shots=8, seed=2)

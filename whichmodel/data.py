@@ -264,17 +264,22 @@ def _flat(labels: list[Any], multi_label: bool) -> list[str]:
 
 
 def _strata(ds: Dataset, what: str) -> list[str]:
-    """One class per row to stratify on: the label, or the first label when multi-label."""
+    """One class per row to stratify on: the label, or, when multi-label, the row's rarest
+    label (ties: first in sorted order), so that a label which is never listed first is
+    still a stratum and gets sampled; a row with no label is a stratum of its own ("")."""
     if ds.labels is None:
         raise DataError(f"{ds.source} has no labels, so it cannot be {what}. Pass --label.")
-    return [ls[0] for ls in ds.labels] if ds.multi_label else list(ds.labels)
+    if not ds.multi_label:
+        return list(ds.labels)
+    counts = Counter(c for row in ds.labels for c in row)
+    return [min(row, key=lambda c: (counts[c], str(c))) if row else "" for row in ds.labels]
 
 
 def split_dataset(ds: Dataset, test_size: float = 0.2, seed: int = 0
                   ) -> tuple[Dataset, Dataset]:
     """Seeded (train, test) split; both keep the source's row order.
 
-    Stratified by label (by first label for multi-label) when every class has at least two
+    Stratified by label (by rarest label for multi-label) when every class has at least two
     rows and each side can hold every class; otherwise a plain seeded shuffle, so a rare
     class never makes the split fail. Unlabelled data is shuffled plainly.
     """
@@ -306,7 +311,8 @@ def few_shot_sample(ds: Dataset, *, shots: int | None = None, budget: int | None
     With ``budget`` the labels are spread as evenly as the classes allow (every class
     gets at least one); which classes get the remainder is drawn with ``seed``. Classes
     are visited in sorted order so the sample never depends on hash randomisation.
-    Multi-label rows are sampled by their first label. Rows keep the source's order.
+    Multi-label rows are sampled by their rarest label, so every label gets examples (a
+    row also counts towards its other labels). Rows keep the source's order.
     """
     import numpy as np
 
