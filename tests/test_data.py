@@ -372,6 +372,14 @@ def test_multi_label_sampled_by_first_label() -> None:
     assert Counter(ls[0] for ls in sample.labels) == {"a": 2, "b": 2}
 
 
+def test_duplicate_header_is_an_error_not_a_rename(tmp_path: Path) -> None:
+    path = tmp_path / "dupes.csv"
+    path.write_text("text,label,text\nhello,a,other\n")
+    with pytest.raises(DataError, match=r"column 'text' appears 2 times in the header "
+                                        r"\(columns 1, 3\)"):
+        load_dataset(path, "text", "label")
+
+
 def test_multi_label_sample_covers_a_label_never_listed_first() -> None:
     # "rare" is only ever second: sampled by first label it was missed in 15 of 36 draws
     labels = [["x", "rare"]] * 3 + [["x"]] * 6 + [["y"]] * 6 + [[]] * 3

@@ -71,10 +71,18 @@ def _decode(path: Path) -> str:
 
 def _read_delimited(content: str, sep: str, name: str
                     ) -> tuple[list[str], dict[str, list[Any]], list[int]]:
+    import csv
     import io
 
     import pandas as pd
 
+    header = next(csv.reader(io.StringIO(content), delimiter=sep), [])
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:  # pandas would quietly rename the second one to "<name>.1"
+        where = [i + 1 for i, c in enumerate(header) if c == twice[0]]
+        raise DataError(f"{name}: column {twice[0]!r} appears {len(where)} times in the "
+                        f"header (columns {', '.join(map(str, where))}); rename all but one, "
+                        "so it is clear which one --text or --label means")
     try:
         # dtype=str and no NA parsing: "NA", "null" or "0001" are text, exactly as written.
         df = pd.read_csv(io.StringIO(content), sep=sep, dtype=str, keep_default_na=False)
