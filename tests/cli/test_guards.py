@@ -200,18 +200,27 @@ def test_a_failed_replace_puts_the_earlier_model_back(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folders left
 
 
-def test_whole_numbers_from_yaml_or_numpy_are_accepted_as_ints(banking77_slice, tmp_path,
-                                                                 capsys):
+def test_whole_numbers_from_yaml_or_numpy_are_accepted_and_left_as_given(
+        banking77_slice, tmp_path, capsys):
+    import json
+
     import numpy as np
 
+    from whichmodel.errors import SettingError
     from whichmodel.models.tfidf import TfidfClassifier
 
-    # `--set max_features=1e5` arrives as 100000.0; scikit-learn would reject the float
+    # `--set max_features=1e5` is the int 100000: scikit-learn would refuse 100000.0
     assert main(_train(banking77_slice, tmp_path / "m", "--set", "max_features=1e5",
                        "--set", "max_iter=2e3")) == 0
-    model = TfidfClassifier(seed=np.int64(3), min_df=np.int32(1), C=np.float32(2.5))
-    model.fit(["card lost", "refund please", "card stolen", "money back"],
-              ["card", "refund", "card", "refund"])
-    params = model.get_params()
-    assert type(params["seed"]) is int and type(params["min_df"]) is int
-    assert type(params["C"]) is float and params["C"] == 2.5
+    saved = json.loads((tmp_path / "m" / "whichmodel.json").read_text())["settings"]
+    assert saved["max_features"] == 100_000 and saved["max_iter"] == 2000
+    texts, labels = ["card lost", "refund please", "card stolen", "money back"], \
+        ["card", "refund", "card", "refund"]
+    settings = {"seed": np.int64(3), "min_df": np.int32(1), "C": np.float32(2.5),
+                "sublinear_tf": np.bool_(True)}
+    model = TfidfClassifier(**settings).fit(texts, labels)  # a parameter grid's numbers
+    assert model.get_params() == {**model.get_params(), **settings}  # fit rewrites nothing
+    saved = json.loads((model.save(tmp_path / "np") / "whichmodel.json").read_text())
+    assert saved["settings"]["seed"] == 3 and saved["settings"]["C"] == 2.5  # numbers, not "3"
+    with pytest.raises(SettingError, match="max_iter must be a whole number ≥ 1, got 2000.0"):
+        TfidfClassifier(max_iter=2000.0).fit(texts, labels)

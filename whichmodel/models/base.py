@@ -381,8 +381,10 @@ def _as_texts(texts: Sequence[str]) -> list[str]:
 
 
 def _jsonable(value: Any) -> Any:
-    """Settings must round-trip through JSON; tuples become lists, paths strings."""
-    return json.loads(json.dumps(value, default=str))
+    """Settings must round-trip through JSON; tuples become lists, numpy numbers Python
+    ones (np.int64(3) stays the number 3), anything else its string."""
+    return json.loads(json.dumps(
+        value, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
 
 
 def _native(value: Any) -> Any:

@@ -44,7 +44,7 @@ class EmbeddingClassifier(Classifier):
 
     def check_settings(self) -> None:
         check_text("embedding", "backbone", self.backbone)
-        self.batch_size = check_whole("embedding", "batch_size", self.batch_size, 1)
+        check_whole("embedding", "batch_size", self.batch_size, 1)
         check_logistic_head("embedding", self)
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -200,20 +200,16 @@ class SetFitClassifier(Classifier):
         whole = {"batch_size": 2, "samples_per_class": 1, "end_to_end_epochs": 0,
                  "head_epochs": 1, "early_stopping_patience": 1, "gradient_cache_tokens": 0,
                  "seed": 0}
-        # Stored back as plain int/float (1e5 from YAML, np.int64 from a grid): see
-        # `whichmodel.models.setting_checks`.
         for name, least in whole.items():
-            setattr(self, name, check_whole("setfit", name, getattr(self, name), least))
+            check_whole("setfit", name, getattr(self, name), least)
         for name in ("learning_rate", "temperature", "head_c"):
-            setattr(self, name, check_number("setfit", name, getattr(self, name), above=0))
-        self.warmup_ratio = check_number("setfit", "warmup_ratio", self.warmup_ratio,
-                                         at_least=0, at_most=1)
-        self.threshold = check_number("setfit", "threshold", self.threshold, above=0, below=1)
+            check_number("setfit", name, getattr(self, name), above=0)
+        check_number("setfit", "warmup_ratio", self.warmup_ratio, at_least=0, at_most=1)
+        check_number("setfit", "threshold", self.threshold, above=0, below=1)
         if self.num_epochs != "auto":
-            self.num_epochs = check_number("setfit", "num_epochs", self.num_epochs,
-                                           at_least=0, accepts='"auto" or a number ≥ 0')
-        self.max_seq_length = check_whole("setfit", "max_seq_length", self.max_seq_length, 1,
-                                          none_ok=True)
+            check_number("setfit", "num_epochs", self.num_epochs, at_least=0,
+                         accepts='"auto" or a number ≥ 0')
+        check_whole("setfit", "max_seq_length", self.max_seq_length, 1, none_ok=True)
         check_flag("setfit", "progress_bar", self.progress_bar)
         check_text("setfit", "backbone", self.backbone)
         check_text("setfit", "device", self.device, none_ok=True)

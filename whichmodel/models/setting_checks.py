@@ -3,11 +3,10 @@
 A bad value (``--set C=abc``, ``ngram_max: 0`` in a spec) must stop before any training
 with the setting, what it accepts and what it got; left to scikit-learn or torch it would
 surface mid-fit as a traceback about an internal parameter. Families call these from
-`Classifier.check_settings`, which `fit` and the spec validator both run.
-
-The number checks return the value as a plain ``int``/``float``: ``1e5`` from YAML or an
-``np.int64`` from a parameter grid is a fine whole number, but scikit-learn and numpy's
-generators insist on a true ``int``, so families store what the check returns.
+`Classifier.check_settings`, which `fit` and the spec validator both run. The checks only
+read: as in scikit-learn, fitting never rewrites the settings it was given. Numpy numbers
+count as numbers; a whole-number setting needs an integer (``1e5`` from the command line
+or a spec already is one, see `whichmodel.yaml_scalars`).
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import numpy as np
 
 from whichmodel.errors import SettingError
 
@@ -40,22 +41,20 @@ def check_choice(family: str, name: str, value: Any, allowed: Iterable[Any]) -> 
 
 
 def check_whole(family: str, name: str, value: Any, least: int, *,
-                none_ok: bool = False) -> int | None:
-    """``value`` is a whole number ≥ ``least`` (``3.0`` and ``np.int64(3)`` count; ``True``
-    does not); returns it as an ``int``."""
+                none_ok: bool = False) -> None:
+    """``value`` is an integer ≥ ``least`` (numpy's too; not ``True``, not ``3.0``)."""
     if value is None and none_ok:
-        return None
-    if not _is_real(value) or not float(value).is_integer() or value < least:
+        return
+    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+            or value < least):
         raise _fail(family, name, f"a whole number ≥ {least}"
                     + (" (or none)" if none_ok else ""), value)
-    return int(value)
 
 
 def check_number(family: str, name: str, value: Any, *, above: float | None = None,
                  at_least: float | None = None, below: float | None = None,
-                 at_most: float | None = None, accepts: str | None = None) -> int | float:
-    """``value`` is a finite number inside the given bounds; returns it as a Python
-    ``int``/``float``."""
+                 at_most: float | None = None, accepts: str | None = None) -> None:
+    """``value`` is a finite number inside the given bounds."""
     ok = (_is_real(value)
           and (above is None or value > above) and (at_least is None or value >= at_least)
           and (below is None or value < below) and (at_most is None or value <= at_most))
@@ -66,12 +65,11 @@ def check_number(family: str, name: str, value: Any, *, above: float | None = No
                   f"≤ {at_most:g}" if at_most is not None else ""]
         raise _fail(family, name,
                     accepts or "a number " + " and ".join(filter(None, bounds)), value)
-    return value if type(value) in (int, float) else float(value)  # numpy -> Python
 
 
 def check_flag(family: str, name: str, value: Any) -> None:
     """``value`` is true or false."""
-    if not isinstance(value, bool):
+    if not isinstance(value, (bool, np.bool_)):
         raise _fail(family, name, "true or false", value)
 
 
@@ -84,15 +82,14 @@ def check_text(family: str, name: str, value: Any, *, none_ok: bool = False) -> 
 
 
 def check_logistic_head(family: str, model: Any) -> None:
-    """The settings every family with a scikit-learn logistic head shares (normalised in
-    place: see the module docstring)."""
-    model.C = check_number(family, "C", model.C, above=0)
+    """The settings every family with a scikit-learn logistic head shares."""
+    check_number(family, "C", model.C, above=0)
     weights = model.class_weight
     if isinstance(weights, Mapping):  # scikit-learn's {class: weight}
         for label, weight in weights.items():
             check_number(family, f"class_weight[{label!r}]", weight, above=0)
     else:
         check_choice(family, "class_weight", weights, [None, "balanced"])
-    model.max_iter = check_whole(family, "max_iter", model.max_iter, 1)
-    model.threshold = check_number(family, "threshold", model.threshold, above=0, below=1)
-    model.seed = check_whole(family, "seed", model.seed, 0)
+    check_whole(family, "max_iter", model.max_iter, 1)
+    check_number(family, "threshold", model.threshold, above=0, below=1)
+    check_whole(family, "seed", model.seed, 0)

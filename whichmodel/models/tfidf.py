@@ -47,11 +47,9 @@ class TfidfClassifier(Classifier):
         self.seed = seed
 
     def check_settings(self) -> None:
-        self.ngram_max = check_whole("tfidf", "ngram_max", self.ngram_max, 1)
-        # min_df stays a count: scikit-learn would read a float as a share of documents
-        self.min_df = check_whole("tfidf", "min_df", self.min_df, 1)
-        self.max_features = check_whole("tfidf", "max_features", self.max_features, 1,
-                                        none_ok=True)
+        check_whole("tfidf", "ngram_max", self.ngram_max, 1)
+        check_whole("tfidf", "min_df", self.min_df, 1)  # a count: a float is a share
+        check_whole("tfidf", "max_features", self.max_features, 1, none_ok=True)
         check_flag("tfidf", "sublinear_tf", self.sublinear_tf)
         check_logistic_head("tfidf", self)
 
