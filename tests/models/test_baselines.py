@@ -114,7 +114,7 @@ def test_errors_are_clear(tmp_path):
         model.fit(["a", "b"], ["x", "x"])
     with pytest.raises(ValueError, match="2 texts but 1 labels"):
         model.fit(["a", "b"], ["x"])
-    with pytest.raises(TypeError, match="single string"):
+    with pytest.raises(TypeError, match="got a single str; wrap it in a list"):
         model.fit("abc", ["x"])
     with pytest.raises(ModelFileError, match="not a saved whichmodel model"):
         load_model(tmp_path)

@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -220,15 +221,14 @@ class Classifier:
             raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
         if not texts:
             raise DataError("cannot fit on zero examples")
-        self.multi_label_ = bool(labels) and isinstance(labels[0], (list, tuple, set))
-        # numpy scalars (np.int64 labels from a DataFrame column) become Python values, so
-        # that classes_ are what JSON, and therefore save/load, can hold.
-        labels = ([[_native(c) for c in row] for row in labels] if self.multi_label_
-                  else [_native(c) for c in labels])
+        self.multi_label_, labels = _checked_labels(labels)
         if self.multi_label_:
-            self.classes_ = sorted({c for row in labels for c in row}, key=str)
+            self.classes_ = _class_order({c for row in labels for c in row})
+            if not self.classes_:
+                raise DataError("no row has a label: multi-label training needs at least "
+                                "one labelled row")
         else:
-            self.classes_ = sorted(set(labels), key=str)
+            self.classes_ = _class_order(set(labels))
         if len(self.classes_) < 2 and not self.multi_label_:
             raise DataError(f"need at least 2 classes to train, found only {self.classes_}; "
                             "add labelled examples of at least one other class")
@@ -375,9 +375,55 @@ class Classifier:
 
 
 def _as_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError("expected a sequence of texts, got a single string; wrap it in a list")
-    return [str(t) for t in texts]
+    """A list of str, or a `DataError` naming the first item that is not text: a None,
+    NaN or number silently turned into "None"/"nan"/"5" would be classified as if real."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("expected a sequence of texts, got a single "
+                        f"{type(texts).__name__}; wrap it in a list")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):  # np.str_ is a str
+            raise DataError(f"texts[{i}] is {text!r} ({type(text).__name__}), not a string; "
+                            "drop or fill missing texts before calling whichmodel")
+    return [str(t) for t in out]
+
+
+_LABEL_ROW = (list, tuple, set, frozenset)
+
+
+def _is_missing(label: Any) -> bool:
+    return label is None or (isinstance(label, float) and math.isnan(label))
+
+
+def _checked_labels(labels: list[Any]) -> tuple[bool, list[Any]]:
+    """(multi_label, labels as plain Python values), or a `DataError` naming the first bad
+    row: a missing label (None, NaN), or single labels mixed with lists of labels.
+
+    numpy scalars (np.int64 labels from a DataFrame column) become Python values, so that
+    classes_ are what JSON, and therefore save/load, can hold.
+    """
+    multi = any(isinstance(row, _LABEL_ROW) for row in labels)
+    for i, row in enumerate(labels):
+        if isinstance(row, np.ndarray):
+            raise DataError(f"labels[{i}] is a numpy array; give each row's labels as a "
+                            "list of names (indicator matrices are not read)")
+        if multi and not isinstance(row, _LABEL_ROW):
+            raise DataError(f"labels[{i}] is {row!r}, but other rows are lists of labels; "
+                            "give every row a list (e.g. [{row!r}])")
+        values = row if multi else [row]
+        if any(_is_missing(_native(c)) for c in values):
+            raise DataError(f"labels[{i}] is missing ({row!r}); label the row or drop it")
+    if multi:
+        return True, [[_native(c) for c in row] for row in labels]
+    return False, [_native(c) for c in labels]
+
+
+def _class_order(classes: set[Any]) -> list[Any]:
+    """Numbers in numeric order (1, 2, 10), anything else by its text, so the column order
+    of `predict_proba` is the one a reader expects and never depends on hashing."""
+    if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in classes):
+        return sorted(classes)
+    return sorted(classes, key=str)
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -84,12 +84,8 @@ def check_text(family: str, name: str, value: Any, *, none_ok: bool = False) -> 
 def check_logistic_head(family: str, model: Any) -> None:
     """The settings every family with a scikit-learn logistic head shares."""
     check_number(family, "C", model.C, above=0)
-    weights = model.class_weight
-    if isinstance(weights, Mapping):  # scikit-learn's {class: weight}
-        for label, weight in weights.items():
-            check_number(family, f"class_weight[{label!r}]", weight, above=0)
-    else:
-        check_choice(family, "class_weight", weights, [None, "balanced"])
+    # A {class: weight} dict is not offered: the head sees class indices, not labels.
+    check_choice(family, "class_weight", model.class_weight, [None, "balanced"])
     check_whole(family, "max_iter", model.max_iter, 1)
     check_number(family, "threshold", model.threshold, above=0, below=1)
     check_whole(family, "seed", model.seed, 0)
