@@ -64,3 +64,22 @@ def test_multi_label_rows_may_be_tuples_or_sets():
               ("refund", "urgent")]
     model = TfidfClassifier().fit(TEXTS, labels)
     assert model.multi_label_ and model.classes_ == ["card", "refund", "urgent"]
+
+
+def test_scikit_learn_model_selection_works_on_texts():
+    from sklearn.base import clone, is_classifier
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    texts = TEXTS * 4
+    labels = ["card", "refund"] * 12
+    model = TfidfClassifier(C=1.0)
+    assert is_classifier(model)
+    assert clone(model).get_params() == model.get_params()
+    scores = cross_val_score(model, texts, labels, cv=3)
+    assert len(scores) == 3 and min(scores) == 1.0  # the two intents share no word
+    search = GridSearchCV(model, {"C": [0.1, 10.0], "ngram_max": [1, 2]}, cv=3).fit(texts,
+                                                                                   labels)
+    assert search.best_params_["C"] in (0.1, 10.0)
+    assert search.best_estimator_.predict(["my card is lost"]) == ["card"]
+    assert model.fit(texts, labels).score(["card stolen", "money back"],
+                                          ["card", "card"]) == 0.5

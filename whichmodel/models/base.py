@@ -197,6 +197,28 @@ class Classifier:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def score(self, texts: Sequence[str], labels: Sequence[Any]) -> float:
+        """Accuracy (exact match when multi-label): scikit-learn's default score, so
+        `GridSearchCV` and `cross_val_score` work on a whichmodel classifier as they are."""
+        predicted = self.predict(texts)
+        labels = list(labels)
+        if len(labels) != len(predicted):
+            raise ValueError(f"got {len(predicted)} texts but {len(labels)} labels")
+        if self.multi_label_:
+            hits = [set(p) == set(t) for p, t in zip(predicted, labels)]
+        else:
+            hits = [p == _native(t) for p, t in zip(predicted, labels)]
+        return float(np.mean(hits)) if hits else 0.0
+
+    def __sklearn_tags__(self) -> Any:
+        """Tell scikit-learn this is a classifier of raw texts (a list of str, not a matrix),
+        so its model-selection tools stratify folds and index rows correctly."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(multi_label=True),
+                    input_tags=InputTags(one_d_array=True, two_d_array=False, string=True))
+
     def check_settings(self) -> None:
         """Raise `SettingError` naming the first setting whose value cannot work.
 
