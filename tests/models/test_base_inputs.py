@@ -83,3 +83,46 @@ def test_scikit_learn_model_selection_works_on_texts():
     assert search.best_estimator_.predict(["my card is lost"]) == ["card"]
     assert model.fit(texts, labels).score(["card stolen", "money back"],
                                           ["card", "card"]) == 0.5
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = TfidfClassifier().fit(TEXTS, ["card", "refund", "card", "refund", "card", "other"])
+    return model, model.save(tmp_path / "model")
+
+
+def _edit_meta(folder, change):
+    import json
+
+    path = folder / "whichmodel.json"
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["classes"].pop(), r"lists 2 classes, but the head scores 3"),
+    (lambda m: m.update(multi_label=True), r"multi-label classes, but the head scores 3"),
+    (lambda m: m.pop("settings"), r"field 'settings' is missing or not a dict"),
+    (lambda m: m["settings"].update(C="abc"), r"settings do not fit family 'tfidf' \(tfidf: C"),
+    (lambda m: m["settings"].update(backbone="x"), r"settings do not fit family 'tfidf'"),
+    (lambda m: m.update(family="forest"), r"family 'forest', which this whichmodel does not"),
+])
+def test_a_damaged_model_file_is_a_clear_error(saved, change, message):
+    from whichmodel.models.base import ModelFileError, load_model
+
+    _, folder = saved
+    _edit_meta(folder, change)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(folder)
+
+
+def test_model_file_that_is_not_json_or_given_directly(saved):
+    from whichmodel.models.base import Classifier, ModelFileError, load_model
+
+    model, folder = saved
+    reloaded = Classifier.load(folder / "whichmodel.json")  # the file itself: its folder
+    assert reloaded.predict(TEXTS) == model.predict(TEXTS)
+    (folder / "whichmodel.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match=r"whichmodel.json is not valid JSON"):
+        load_model(folder)

@@ -87,6 +87,10 @@ def build_classifier(family: str, **settings: Any) -> Classifier:
 def load_model(directory: str | Path) -> Classifier:
     """Load any saved whichmodel classifier; dispatches on the family in whichmodel.json."""
     meta = read_model_meta(directory)
+    if meta["family"] not in _FAMILIES:
+        raise ModelFileError(f"{directory} holds a model of family {meta['family']!r}, which "
+                             f"this whichmodel does not know ({', '.join(available_families())})"
+                             "; upgrade whichmodel or retrain")
     return get_family(meta["family"]).load(directory)
 
 
@@ -119,20 +123,42 @@ def check_save_target(directory: str | Path) -> Path:
     return path
 
 
+def model_directory(path: str | Path) -> Path:
+    """The model folder, also when its ``whichmodel.json`` itself was given."""
+    path = Path(path)
+    return path.parent if path.name == MODEL_FILE and path.is_file() else path
+
+
 def read_model_meta(directory: str | Path) -> dict[str, Any]:
     """Read and check ``whichmodel.json`` of a saved model directory."""
-    path = Path(directory) / MODEL_FILE
+    directory = model_directory(directory)
+    path = directory / MODEL_FILE
     if not path.is_file():
         raise ModelFileError(
             f"{directory} is not a saved whichmodel model: {MODEL_FILE} not found. "
             "Train one with `whichmodel train ... --out DIR`."
         )
-    meta = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{path} is not valid JSON ({err}); the model folder is "
+                             "damaged: save or train it again") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path} holds a {type(meta).__name__}, not the model's "
+                             "description; the model folder is damaged")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: format_version {meta.get('format_version')!r} is not supported "
             f"(this whichmodel reads version {FORMAT_VERSION})"
         )
+    expected = {"family": str, "settings": dict, "classes": list, "multi_label": bool}
+    for field, kind in expected.items():
+        if not isinstance(meta.get(field), kind):
+            raise ModelFileError(f"{path}: field {field!r} is missing or not a "
+                                 f"{kind.__name__}; the model folder is damaged")
+    if len(meta["classes"]) < (1 if meta["multi_label"] else 2):
+        raise ModelFileError(f"{path}: {len(meta['classes'])} class(es) listed; the model "
+                             "folder is damaged")
     return meta
 
 
@@ -333,15 +359,31 @@ class Classifier:
     @classmethod
     def load(cls, directory: str | Path) -> Classifier:
         """Load a model saved by `save`; never unpickles."""
+        if not cls.family:  # Classifier.load: whichever family the folder holds
+            return load_model(directory)
+        directory = model_directory(directory)
         meta = read_model_meta(directory)
         if cls.family and meta["family"] != cls.family:
             raise ModelFileError(f"{directory} holds a {meta['family']!r} model, "
                                  f"not {cls.family!r}; use whichmodel.load_model()")
-        model = cls(**meta["settings"])
+        try:
+            model = cls(**meta["settings"])
+            model.check_settings()
+        except (TypeError, SettingError) as err:
+            raise ModelFileError(f"{directory}/{MODEL_FILE}: its settings do not fit family "
+                                 f"{cls.family!r} ({err})") from None
         model.classes_ = meta["classes"]
         model.multi_label_ = meta["multi_label"]
         model.training_ = meta.get("training", {})
         model._load_state(Path(directory))
+        head = getattr(model, "head_", None)
+        if head is not None and (head.n_classes, head.multi_label) != (
+                len(model.classes_), model.multi_label_):
+            raise ModelFileError(
+                f"{directory}: {MODEL_FILE} lists {len(model.classes_)} "
+                f"{'multi-label ' if model.multi_label_ else ''}classes, but the head "
+                f"scores {head.n_classes}{' multi-label' if head.multi_label else ''}; the "
+                "model folder is damaged (or edited): save or train it again")
         return model
 
     # -- hooks for families ------------------------------------------------------------

@@ -58,6 +58,12 @@ class LinearHead:
         return cls(np.asarray(coefs, dtype=np.float32),
                    np.asarray(intercepts, dtype=np.float32), multi_label=True)
 
+    @property
+    def n_classes(self) -> int:
+        """Columns of `proba`: a binary single-label head keeps one row for two classes."""
+        rows = self.coef.shape[0]
+        return 2 if rows == 1 and not self.multi_label else rows
+
     def proba(self, features: np.ndarray | object) -> np.ndarray:
         """Probabilities (n, k_classes), float32; columns follow the class ids used in fit."""
         scores = np.asarray(features @ self.coef.T, dtype=np.float64) + self.intercept
