@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from whichmodel.errors import DataError
+
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
                                n_bins: int = 15) -> float:
@@ -47,6 +49,8 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any],
     y_true, y_pred = list(y_true), list(y_pred)
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
+    if not y_true:
+        raise DataError("no rows to evaluate: the evaluation data is empty")
     multi_label = bool(y_true) and isinstance(y_true[0], (list, tuple, set))
     if classes is None:
         seen = ({c for row in y_true + y_pred for c in row} if multi_label
@@ -72,14 +76,18 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any],
         out["micro_f1"] = float(precision_recall_fscore_support(
             true_m, pred_m, average="micro", zero_division=0)[2])
         correct_for_ece = None
+        predicted = np.asarray(pred_m).sum(axis=0) > 0
     else:
         out["accuracy"] = float(np.mean([t == q for t, q in zip(y_true, y_pred)]))
         p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=classes,
                                                      average=None, zero_division=0)
         out["confusion"] = confusion_matrix(y_true, y_pred, labels=classes).tolist()
         correct_for_ece = np.array([t == q for t, q in zip(y_true, y_pred)])
+        predicted = np.asarray(out["confusion"]).sum(axis=0) > 0
 
-    present = np.asarray(s) > 0  # macro over classes that occur in y_true, as is standard
+    # Macro over every class that occurs in y_true or y_pred, as scikit-learn's f1_score
+    # does: predicting a class the test set never has costs an F1 of 0.
+    present = (np.asarray(s) > 0) | predicted
     out["macro_f1"] = float(np.mean(np.asarray(f)[present])) if present.any() else 0.0
     out["per_class"] = {
         str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),

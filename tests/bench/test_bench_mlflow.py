@@ -19,7 +19,7 @@ def test_export_one_run_per_row(spec_file, tmp_path, monkeypatch):
                                candidates=[{"name": "tfidf", "family": "tfidf",
                                             "settings": {"C": 5.0}},
                                            {"name": "broken", "family": "tfidf",
-                                            "settings": {"C": -1}}]))
+                                            "settings": {"min_df": 100_000}}]))
     records = run_benchmark(spec, tmp_path / "runs.sqlite", progress=False)
     uri = (tmp_path / "mlruns").as_uri()
     assert export_to_mlflow(records, uri, experiment="bench-test") == 4
@@ -44,4 +44,4 @@ def test_export_one_run_per_row(spec_file, tmp_path, monkeypatch):
             assert run.info.status == "FINISHED"
         else:
             assert run.info.status == "FAILED"
-            assert run.data.tags["whichmodel.error"].startswith("InvalidParameterError")
+            assert run.data.tags["whichmodel.error"].startswith("ValueError: max_df")

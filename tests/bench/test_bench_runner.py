@@ -8,7 +8,9 @@ from whichmodel.bench.ledger import read_records
 from whichmodel.bench.runner import plan_runs, run_benchmark
 from whichmodel.bench.spec import load_spec
 
-BROKEN = {"name": "broken", "family": "tfidf", "settings": {"C": -1}}  # sklearn rejects C<0
+# Valid settings that fail at fit: more documents required per term than there are, so
+# scikit-learn prunes every term (a value that is invalid outright is caught by the spec).
+BROKEN = {"name": "broken", "family": "tfidf", "settings": {"min_df": 100_000}}
 
 
 def test_runs_every_key_and_fills_the_row(spec_file, tmp_path):
@@ -51,7 +53,8 @@ def test_failing_candidate_is_recorded_and_others_go_on(spec_file, tmp_path):
     assert status["tfidf"].status == "ok"
     broken = status["broken"]
     assert broken.status == "failed" and broken.accuracy is None
-    assert broken.error.startswith("InvalidParameterError: The 'C' parameter")
+    assert broken.error.startswith("ValueError: max_df corresponds to < documents than "
+                                   "min_df")
     assert "Traceback" in broken.metrics["traceback"]
     assert "failed" in out.getvalue() and "tfidf budget 2/class seed 1" in out.getvalue()
 
