@@ -363,7 +363,7 @@ class Classifier:
             return load_model(directory)
         directory = model_directory(directory)
         meta = read_model_meta(directory)
-        if cls.family and meta["family"] != cls.family:
+        if meta["family"] != cls.family:
             raise ModelFileError(f"{directory} holds a {meta['family']!r} model, "
                                  f"not {cls.family!r}; use whichmodel.load_model()")
         try:
