@@ -189,7 +189,9 @@ def test_missing_label_column(tmp_path: Path) -> None:
 
 def test_missing_text_column(tmp_path: Path) -> None:
     path = csv_file(tmp_path, "body,label\nhi,a\n")
-    with pytest.raises(DataError, match=r"column 'text' not found in .*reviews.csv; "
+    # 'body' is named like a text column, and 'label' is taken by --label.
+    with pytest.raises(DataError, match=r"column 'text' not found in .*reviews.csv "
+                                        r"\(did you mean 'body'\?\); "
                                         r"columns are: body, label\. Use --text"):
         load_dataset(path, "text", "label")
 

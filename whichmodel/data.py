@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from whichmodel.errors import DataError, did_you_mean
+from whichmodel.errors import DataError, did_you_mean, quote
 from whichmodel.readers import read_table
 
 __all__ = ["DataError", "Dataset", "check_test_labels", "few_shot_sample", "load_dataset",
@@ -32,6 +32,12 @@ __all__ = ["DataError", "Dataset", "check_test_labels", "few_shot_sample", "load
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]+)\}")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+# What a column holding texts or labels is usually called, most likely first: when a
+# --text/--label column is not found and no name is close, one of these is suggested.
+_TEXT_NAMES = ("text", "texts", "sentence", "content", "body", "message", "document",
+               "review", "utterance", "question", "title", "input")
+_LABEL_NAMES = ("label", "labels", "intent", "category", "class", "target", "topic",
+                "tag", "tags", "y", "output")
 
 
 @dataclass
@@ -103,13 +109,16 @@ def load_dataset(source: str | Path, text: str, label: str | None = None, *,
     a :class:`DataError` unless ``drop_invalid``, which drops and counts them.
     """
     name = str(source)
+    if label_sep is not None and not label_sep:
+        raise DataError("the label separator (--label-sep, label_sep) is empty; give the "
+                        "text between labels, e.g. '|', or leave it out for one label a row")
     columns, table, rows = read_table(source, split)
     if not rows:
         raise DataError(f"{name} has no data rows (only a header, or nothing at all). "
                         "Point to a file with at least one example.")
-    texts, text_desc = _texts(table, columns, text, name)
+    texts, text_desc = _texts(table, columns, text, name, rows, label)
     labels, multi = (None, False) if label is None else _labels(
-        table, columns, label, label_sep, name, rows)
+        table, columns, label, label_sep, name, rows, _text_columns(text, table))
 
     invalid: dict[str, list[int]] = {}  # reason -> positions, in file order
     for i, t in enumerate(texts):
@@ -168,12 +177,28 @@ def _fill(template: str, row: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(one, template)
 
 
-def _texts(table: dict[str, list[Any]], columns: list[str], text: str, name: str
-           ) -> tuple[list[str], str]:
+def _text_columns(text: str, table: Mapping[str, Any]) -> list[str]:
+    """The columns ``text`` (a column or a template) reads."""
+    return [text] if "{" not in text or text in table else _placeholders(_unescape(text))
+
+
+def text_column(table: dict[str, list[Any]], columns: list[str], text: str, name: str,
+                rows: list[int] | None = None) -> tuple[list[str], str]:
+    """The text of every row of a table from `whichmodel.readers` (``text``: a column or
+    a template), and how to name where it came from; for readers that go chunk by chunk.
+    ``rows`` are the source row numbers, for messages (default 1, 2, ...)."""
+    n = len(next(iter(table.values()), []))
+    return _texts(table, columns, text, name, rows or list(range(1, n + 1)))
+
+
+def _texts(table: dict[str, list[Any]], columns: list[str], text: str, name: str,
+           rows: list[int], label: str | None = None) -> tuple[list[str], str]:
     """The text of every row, and how to describe where it came from in messages."""
     if "{" not in text or text in table:
-        _require_column(text, columns, name, "--text",
-                        ", or a template over several such as '{title}\\n{body}'")
+        _require_column(text, [c for c in columns if c != label], name, "--text",
+                        ", or a template over several such as '{title}\\n{body}'",
+                        prefer=_TEXT_NAMES, all_columns=columns)
+        _check_cells(table[text], text, name, rows, "--text")
         return [_as_text(v) for v in table[text]], f"column {text!r}"
     template = _unescape(text)
     for column in _placeholders(template):
@@ -181,10 +206,11 @@ def _texts(table: dict[str, list[Any]], columns: list[str], text: str, name: str
             raise DataError(f"template {text!r} uses column {column!r}, which is not in "
                             f"{name}; columns are: {', '.join(columns)}. Fix the placeholder "
                             "in --text (names are case-sensitive).")
+        _check_cells(table[column], column, name, rows, "--text")
     n = len(next(iter(table.values())))
-    rows = ({c: table[c][i] for c in columns} for i in range(n))
+    records = ({c: table[c][i] for c in columns} for i in range(n))
     # Strip so a row whose fields are all empty is caught as empty text.
-    return ([_fill(template, r).strip() for r in rows],
+    return ([_fill(template, r).strip() for r in records],
             f"template {text!r} (columns {', '.join(_placeholders(template))})")
 
 
@@ -194,15 +220,38 @@ def _as_text(value: Any) -> str:
     return " ".join(value) if isinstance(value, list) else value
 
 
+def _check_cells(values: list[Any], column: str, name: str, rows: list[int],
+                 option: str) -> None:
+    """Refuse a cell that is not text (bytes, a mapping, a list of those) in a column used
+    by ``option``: read as str() it would train on "b'...'" or class "{'a': 0}"."""
+    for value, row in zip(values, rows, strict=True):
+        if isinstance(value, (str, type(None))) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            continue
+        kind = ("bytes" if isinstance(value, (bytes, bytearray, memoryview)) else
+                "a mapping" if isinstance(value, Mapping) else
+                "a list of non-text values" if isinstance(value, list)
+                else f"a {type(value).__name__}")
+        need = ("a text (a string)" if option == "--text"
+                else "a label (a string, or a list of strings for multi-label)")
+        fix = ("decode it to text first (in pandas: df[col].str.decode('utf-8'))"
+               if kind == "bytes" else "put the field you mean in a column of its own")
+        raise DataError(f"row {row} of {name}, column {column!r}: {kind} "
+                        f"({quote(value, 60)}), not {need}. Convert the column: {fix}; "
+                        f"or use {option} with another column.")
+
+
 def _labels(table: dict[str, list[Any]], columns: list[str], label: str,
-            label_sep: str | None, name: str, rows: list[int]
-            ) -> tuple[list[Any], bool]:
+            label_sep: str | None, name: str, rows: list[int],
+            text_columns: Sequence[str] = ()) -> tuple[list[Any], bool]:
     """Labels as str, or lists of str when multi-label; None/[] mark a missing label.
 
     A column is multi-label when ``label_sep`` is given, when it holds lists (JSON lines,
     Parquet, datasets), or when every value is a JSON list string such as '["a","b"]'.
     """
-    _require_column(label, columns, name, "--label")
+    _require_column(label, [c for c in columns if c not in text_columns], name, "--label",
+                    prefer=_LABEL_NAMES, all_columns=columns)
+    _check_cells(table[label], label, name, rows, "--label")
     values = table[label]
     present = [v for v in values if v is not None]
     if label_sep is not None:
@@ -232,11 +281,15 @@ def _labels(table: dict[str, list[Any]], columns: list[str], label: str,
             for v in values], multi
 
 
-def _require_column(column: str, columns: list[str], name: str, option: str,
-                    extra: str = "") -> None:
+def _require_column(column: str, candidates: list[str], name: str, option: str,
+                    extra: str = "", *, prefer: Sequence[str] = (),
+                    all_columns: list[str] | None = None) -> None:
+    """Raise unless ``column`` exists; suggest one of ``candidates`` (the columns not
+    already used by the other option), a close name first, else one named like ``prefer``."""
+    columns = candidates if all_columns is None else all_columns
     if column not in columns:
-        raise DataError(f"column {column!r} not found in {name}"
-                        f"{did_you_mean(column, columns)}; columns are: "
+        raise DataError(f"column {quote(column)} not found in {name}"
+                        f"{did_you_mean(column, candidates, prefer)}; columns are: "
                         f"{', '.join(columns)}. Use {option} with one of them{extra}.")
 
 

@@ -23,6 +23,16 @@ _EXPONENT_FLOAT = re.compile(
 
 _EXPONENT_TAG = "tag:whichmodel,2026:exponent-number"
 
+# A spec or a price file is a few KB; a few MB is already far past any real one.
+MAX_TEXT_CHARS = 4 * 2**20
+# Values once aliases are expanded: a spec with a thousand candidates is ~20,000.
+MAX_EXPANDED_NODES = 100_000
+
+
+class YAMLLimitError(yaml.YAMLError):
+    """The YAML parses but cannot be a config: too big (text or alias expansion), too
+    deep, or a value Python refuses to build (a 5,000-digit int, the 13th month)."""
+
 
 class _SafeLoader(yaml.SafeLoader):
     """PyYAML's safe loader (no arbitrary objects) plus exponent numbers."""
@@ -41,5 +51,58 @@ _SafeLoader.add_constructor(_EXPONENT_TAG, _exponent_number)
 
 
 def safe_load(text: str) -> Any:
-    """`yaml.safe_load`, except that ``5e-5`` / ``1e6`` are numbers, as users mean them."""
-    return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+    """`yaml.safe_load`, except that ``5e-5`` / ``1e6`` are numbers, as users mean them,
+    and that oversized text or alias bombs raise `YAMLLimitError` before being built."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise YAMLLimitError(f"{len(text):,} characters is more than the "
+                             f"{MAX_TEXT_CHARS:,} a config may have; trim it")
+    loader = _SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return loader.construct_document(node)
+    except RecursionError:  # PyYAML composes and builds recursively
+        raise YAMLLimitError("nested too deeply to be a config; flatten it") from None
+    except ValueError as err:  # e.g. Python's 4300-digit limit on int("9" * 5000)
+        detail = str(err).split(";")[0][:120]  # not Python's advice to raise its limit
+        raise YAMLLimitError(f"a value cannot be read: {detail}") from None
+    finally:
+        loader.dispose()
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Count ``root``'s values as if every alias were written out (memoised per node, so
+    the count is cheap however large it is) and refuse more than `MAX_EXPANDED_NODES`."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            if key in open_:
+                raise YAMLLimitError("an alias (*name) refers to a value that contains "
+                                     "it; write the value out instead")
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        open_.discard(key)
+        sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+        if sizes[key] > MAX_EXPANDED_NODES:
+            raise YAMLLimitError(f"aliases (*name) expand it to more than "
+                                 f"{MAX_EXPANDED_NODES:,} values, far more than a config "
+                                 "holds; write it out without nested aliases")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []

@@ -23,6 +23,7 @@ Example (paths are relative to the spec file)::
 
 from __future__ import annotations
 
+import os
 import re
 import typing
 from pathlib import Path
@@ -38,8 +39,8 @@ from pydantic import (
     model_validator,
 )
 
-from whichmodel.costs.scenario import Scenario
-from whichmodel.errors import SpecError, did_you_mean
+from whichmodel.costs.scenario import MAX_HORIZON_MONTHS, MAX_VOLUME_PER_MONTH, Scenario
+from whichmodel.errors import SpecError, did_you_mean, quote, shorten
 
 # Suffixes that mark a dataset source as a local file (others may be hub names or URIs).
 _FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
@@ -61,7 +62,7 @@ class DatasetSpec(_Strict):
     name: str | None = None          # identity in the ledger; default from the train path
     text: str = "text"               # a column name or a template like "{title}\n{body}"
     label: str = "label"
-    label_sep: str | None = None     # multi-label: separator inside the label column
+    label_sep: str | None = Field(None, min_length=1)  # multi-label: separator in the column
     drop_invalid: bool = False
     test_size: float = Field(0.2, gt=0, lt=1)  # used only without `test`
     split_seed: int = 0
@@ -120,7 +121,7 @@ class Budget(_Strict):
         if isinstance(raw, BaseModel):
             return raw
         if isinstance(raw, bool):
-            raise ValueError(f"{raw!r} is not a budget; {_BUDGET_HELP}")
+            raise ValueError(f"{quote(raw)} is not a budget; {_BUDGET_HELP}")
         if isinstance(raw, int):
             return {"n": raw}
         if isinstance(raw, str):
@@ -128,7 +129,7 @@ class Budget(_Strict):
                 return {"unit": "all"}
             match = _BUDGET_TEXT.match(raw)
             if not match:
-                raise ValueError(f"{raw!r} is not a budget; {_BUDGET_HELP}")
+                raise ValueError(f"{quote(raw)} is not a budget; {_BUDGET_HELP}")
             unit = (match.group(2) or "").lower()
             return {"n": int(match.group(1)),
                     "unit": "total" if unit == "total" else ("per_class" if unit else None)}
@@ -139,8 +140,8 @@ class Budget(_Strict):
             if unit in ("per_class", "total"):
                 return {"unit": unit, "n": n}
             hint = did_you_mean(str(unit), ["per_class", "total"])
-            raise ValueError(f"unknown budget key {unit!r}{hint}; {_BUDGET_HELP}")
-        raise ValueError(f"{raw!r} is not a budget; {_BUDGET_HELP}")
+            raise ValueError(f"unknown budget key {quote(unit)}{hint}; {_BUDGET_HELP}")
+        raise ValueError(f"{quote(raw)} is not a budget; {_BUDGET_HELP}")
 
     @model_validator(mode="after")
     def _consistent(self) -> Budget:
@@ -170,7 +171,7 @@ class CandidateSpec(_Strict):
 
         families = available_families()
         if family not in families:
-            raise ValueError(f"{family!r} is not a model family"
+            raise ValueError(f"{quote(family)} is not a model family"
                              f"{did_you_mean(family, families)}; "
                              f"choose one of: {', '.join(families)}")
         return family
@@ -185,7 +186,8 @@ class CandidateSpec(_Strict):
             return self  # family not importable here: its runs will fail with the reason
         for key in self.settings:
             if key not in names:
-                raise ValueError(f".settings.{key}: not a setting of family {self.family!r}"
+                raise ValueError(f".settings.{str(key)[:80]}: not a setting of family "
+                                 f"{self.family!r}"
                                  f"{did_you_mean(key, names)}; settings are: "
                                  f"{', '.join(sorted(names))}")
         from whichmodel.errors import SettingError
@@ -210,6 +212,23 @@ class ScenarioSpec(_Strict):
     label_budget: int | None = Field(None, ge=0)      # most labels the team can pay for
     hardware: str | None = None                       # deployment hardware (prices.yaml)
     training_hardware: str | None = None              # None: train on the deployment one
+
+    @field_validator("volume_per_month")
+    @classmethod
+    def _sane_volume(cls, volume: float) -> float:
+        # inf or 1e308 would pass `gt=0`, and the bench would crash pricing its first row.
+        if not volume <= MAX_VOLUME_PER_MONTH:
+            raise ValueError(f"{volume:g} items per month is not a volume; give a finite "
+                             f"number up to {MAX_VOLUME_PER_MONTH:,.0f}")
+        return volume
+
+    @field_validator("horizon_months")
+    @classmethod
+    def _sane_horizon(cls, months: float) -> float:
+        if not months <= MAX_HORIZON_MONTHS:
+            raise ValueError(f"{months:g} months is not a horizon; give a finite number "
+                             f"up to {MAX_HORIZON_MONTHS:g} (a century)")
+        return months
 
 
 class MeasureSpec(_Strict):
@@ -293,18 +312,20 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     """Read and validate a YAML spec; raises `SpecError` with one line naming the field."""
     import yaml
 
-    from whichmodel.yaml_scalars import safe_load
+    from whichmodel.readers import read_text
+    from whichmodel.yaml_scalars import MAX_TEXT_CHARS, YAMLLimitError, safe_load
 
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"spec file not found: {path}")
+    text = read_text(path, what="spec file", limit=MAX_TEXT_CHARS, error=SpecError)
     try:
-        data = safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(text)
+    except YAMLLimitError as err:
+        raise SpecError(f"{path.name}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError(f"{path.name}:{where}: not valid YAML: {problem}") from None
+        raise SpecError(f"{path.name}:{where}: not valid YAML: {shorten(problem)}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{path.name}: expected a mapping with at least `dataset` and "
                         f"`candidates`, got {type(data).__name__}")
@@ -338,7 +359,7 @@ def _check_prices(spec: ExperimentSpec) -> None:
               ("scenario.training_hardware", spec.scenario.training_hardware)]
     for field, name in checks:
         if hardware and name is not None and name not in hardware:
-            raise SpecError(f"{spec.source}: {field}: {name!r} is not in the price table"
+            raise SpecError(f"{spec.source}: {field}: {quote(name)} is not in the price table"
                             f"{did_you_mean(name, hardware)}; choose one of: "
                             f"{', '.join(sorted(hardware))} (or add it under prices.hardware)")
 
@@ -353,14 +374,20 @@ def _resolve_source(value: str, base: Path, field: str) -> str:
     """Resolve a local path against the spec's folder; leave hub names and URIs alone."""
     if "://" in value or value.startswith(("hf:", "hub:")):
         return value
+    from whichmodel.readers import MISSING, file_problem
+
     path = Path(value).expanduser()
     resolved = path if path.is_absolute() else (base / path)
-    looks_local = path.suffix.lower() in _FILE_SUFFIXES or "/" in value or resolved.exists()
+    problem = file_problem(resolved)
+    looks_local = (path.suffix.lower() in _FILE_SUFFIXES or "/" in value
+                   or problem != MISSING)
     if not looks_local:
         return value
-    if not resolved.exists():
-        raise ValueError(f".{field}: file not found: {resolved.resolve()} (paths are "
-                         "relative to the spec file's folder)")
+    if problem == MISSING:
+        raise ValueError(f".{field}: file not found: {os.path.abspath(resolved)} (paths "
+                         "are relative to the spec file's folder)")
+    if problem not in (None, "is a directory"):  # a folder: a dataset saved to disk
+        raise ValueError(f".{field}: {os.path.abspath(resolved)} {problem}; give a file")
     return str(resolved.resolve())
 
 
@@ -391,7 +418,7 @@ def _first_error(err: ValidationError) -> str:
         return f"{where}{msg}" if where else msg[1:]
     if e["type"] in ("value_error", "assertion_error"):
         return f"{where}: {msg}" if where else msg
-    return f"{where}: {msg} (got {e.get('input')!r})" if where else msg
+    return f"{where}: {msg} (got {quote(e.get('input'))})" if where else msg
 
 
 def _allowed_keys(loc: list[Any]) -> list[str]:

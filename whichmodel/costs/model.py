@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from whichmodel.costs.prices import Prices
-from whichmodel.costs.scenario import Scenario
-from whichmodel.errors import DataError, UsageError
+from whichmodel.costs.scenario import Scenario, check_scenario
+from whichmodel.errors import DataError
 
 HOURS_PER_MONTH = 730.0
 SECONDS_PER_HOUR = 3600.0
@@ -89,9 +89,15 @@ def cost_of(choice: Any, scenario: Scenario, prices: Prices) -> CostBreakdown:
     per_month = float(monthly[0])
     inference = per_month * float(scenario.horizon_months)
     api_model = getattr(choice, "api_model", None)
+    total = fixed["annotation"] + fixed["training"] + inference
+    if not math.isfinite(total):  # e.g. a throughput of 1e-300 items/s: never "$inf"
+        raise DataError(f"the cost of {_label(choice)} is not a finite number (annotation "
+                        f"{fixed['annotation']:.3g}, training {fixed['training']:.3g}, "
+                        f"inference {per_month:.3g} per month, in USD); check its measured "
+                        "throughput, the price overrides and the volume")
     return CostBreakdown(
         annotation_usd=fixed["annotation"], training_usd=fixed["training"],
-        inference_usd=inference, total_usd=fixed["annotation"] + fixed["training"] + inference,
+        inference_usd=inference, total_usd=total,
         inference_usd_per_month=per_month, self_hosted=api_model is None,
         notes=fixed_notes + inference_notes,
         instances=None if instances is None else int(instances[0]),
@@ -205,9 +211,15 @@ def _inference_per_month(choice: Any, scenario: Scenario, prices: Prices,
                         "inference cannot be priced; rerun `whichmodel bench`")
     speed = hardware.speed_for(getattr(choice, "family", None))
     capacity = float(throughput) * speed * SECONDS_PER_HOUR * HOURS_PER_MONTH
+    busy = float(scenario.volume_per_month) / capacity  # fraction of one instance-month
+    if not math.isfinite(busy):  # a throughput of 1e-300 (or NaN) items/s in the ledger
+        raise DataError(f"the cost of {_label(choice)} is not a finite number: its measured "
+                        f"throughput of {float(throughput):g} items/s × speed factor "
+                        f"{speed:g} cannot serve {float(scenario.volume_per_month):g} items "
+                        "per month; check its throughput in the ledger (rerun `whichmodel "
+                        "bench`) and the speed factor")
     instances = np.maximum(1.0, np.ceil(volumes / capacity))
     monthly = instances * HOURS_PER_MONTH * hardware.usd_per_hour
-    busy = float(scenario.volume_per_month) / capacity  # fraction of one instance-month
     note = (f"inference: self-hosted on {scenario.hardware} at ${hardware.usd_per_hour:g}/h, "
             f"{float(throughput):,.1f} items/s measured × speed factor {speed:g} = "
             f"{capacity:,.0f} items per instance-month; "
@@ -217,10 +229,7 @@ def _inference_per_month(choice: Any, scenario: Scenario, prices: Prices,
 
 
 def _check_scenario(scenario: Scenario) -> None:
-    if scenario.volume_per_month < 0:
-        raise UsageError(f"volume must be >= 0 items per month, got {scenario.volume_per_month}")
-    if scenario.horizon_months <= 0:
-        raise UsageError(f"horizon must be > 0 months, got {scenario.horizon_months}")
+    check_scenario(scenario)  # again: a Scenario's fields can be reassigned after creation
 
 
 def _label(choice: Any) -> str:

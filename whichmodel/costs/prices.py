@@ -7,7 +7,9 @@ changed without a new `source` gets "override (catalogue: ...)" as its source so
 report never passes an override off as a list price.
 
 Validation is pydantic's; its errors are rewritten into one line that names the field
-(``prices.hardware.t4.usd_per_hour: must be > 0``) and raised as `SpecError`.
+(``prices.hardware.t4.usd_per_hour: must be > 0``) and raised as `SpecError`. Figures are
+finite and inside stated bounds: an override such as ``usd_per_label: 1e308`` would make
+every total ``$inf``, which is not a price, so it is refused here with the bound.
 """
 
 from __future__ import annotations
@@ -15,16 +17,32 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from whichmodel.errors import SpecError
-from whichmodel.yaml_scalars import safe_load
+from whichmodel.errors import SpecError, quote, shorten
+from whichmodel.readers import read_text
+from whichmodel.yaml_scalars import MAX_TEXT_CHARS, YAMLLimitError, safe_load
 
 CATALOGUE_PATH = Path(__file__).with_name("prices.yaml")
 OVERRIDE_SOURCE = "override"
+# Bounds on every figure: far past any real price or speed-up, and far from float's
+# 1.8e308 (the cost model still refuses any total that comes out non-finite).
+MAX_USD = 1e6      # per label, per hour, per million tokens
+MAX_SPEED = 1e6    # times faster than the measurement machine
+
+
+def _usd(**kwargs: Any) -> Any:
+    return Field(ge=0, le=MAX_USD, allow_inf_nan=False, **kwargs)
+
+
+def _speed(**kwargs: Any) -> Any:
+    return Field(gt=0, le=MAX_SPEED, allow_inf_nan=False, **kwargs)
+
+
+_Speed = Annotated[float, _speed()]
 
 
 class _Strict(BaseModel):
@@ -35,13 +53,13 @@ class HardwarePrice(_Strict):
     """One machine you can rent by the hour: deployment or training target."""
 
     name: str
-    usd_per_hour: PositiveFloat
-    speed_factor: PositiveFloat = Field(
+    usd_per_hour: float = Field(gt=0, le=MAX_USD, allow_inf_nan=False)
+    speed_factor: float = _speed(
         description="times faster than the measurement machine (an assumption unless "
                     "measured)")
     kind: Literal["cpu", "gpu"]
     source: str
-    family_speed_factors: dict[str, PositiveFloat] = Field(default_factory=dict)
+    family_speed_factors: dict[str, _Speed] = Field(default_factory=dict)
 
     def speed_for(self, family: str | None) -> float:
         """Speed factor for one model family (falls back to `speed_factor`)."""
@@ -52,8 +70,8 @@ class ApiPrice(_Strict):
     """A hosted LLM billed per token."""
 
     name: str
-    usd_per_million_input_tokens: float = Field(ge=0)
-    usd_per_million_output_tokens: float = Field(ge=0)
+    usd_per_million_input_tokens: float = _usd()
+    usd_per_million_output_tokens: float = _usd()
     source: str
 
 
@@ -64,7 +82,7 @@ class Prices(_Strict):
     date: str
     currency: Literal["USD"] = "USD"
     measurement_hardware: str
-    usd_per_label: float = Field(ge=0)
+    usd_per_label: float = _usd()
     usd_per_label_source: str
     hardware: dict[str, HardwarePrice]
     llm_api: dict[str, ApiPrice] = Field(default_factory=dict)
@@ -75,10 +93,10 @@ class Prices(_Strict):
     def _measurement_machine_is_the_unit(self) -> Prices:
         machine = self.hardware.get(self.measurement_hardware)
         if machine is None:
-            raise ValueError(f"measurement_hardware {self.measurement_hardware!r} is not a "
+            raise ValueError(f"measurement_hardware {quote(self.measurement_hardware)} is not a "
                              f"hardware entry; entries are: {', '.join(sorted(self.hardware))}")
         if machine.speed_factor != 1.0:
-            raise ValueError(f"measurement_hardware {self.measurement_hardware!r} must have "
+            raise ValueError(f"measurement_hardware {quote(self.measurement_hardware)} must have "
                              f"speed_factor 1.0 (it is the unit), got {machine.speed_factor}")
         return self
 
@@ -87,7 +105,7 @@ class Prices(_Strict):
         try:
             return self.hardware[key]
         except KeyError:
-            raise SpecError(f"{field}: unknown hardware {key!r}; known: "
+            raise SpecError(f"{field}: unknown hardware {quote(key)}; known: "
                             f"{', '.join(sorted(self.hardware))}. Add it under "
                             f"prices.hardware (usd_per_hour, speed_factor, kind, "
                             f"source).") from None
@@ -97,7 +115,7 @@ class Prices(_Strict):
         try:
             return self.llm_api[key]
         except KeyError:
-            raise SpecError(f"prices.llm_api: no price for API model {key!r}; known: "
+            raise SpecError(f"prices.llm_api: no price for API model {quote(key)}; known: "
                             f"{', '.join(sorted(self.llm_api)) or 'none'}. Add it under "
                             f"prices.llm_api (usd_per_million_input_tokens, "
                             f"usd_per_million_output_tokens, source).") from None
@@ -137,12 +155,14 @@ def read_overrides(path: str | Path) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    text = read_text(path, what="prices file", limit=MAX_TEXT_CHARS, error=SpecError)
     try:
-        data = safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"prices file not found: {path}") from None
+        data = safe_load(text)
+    except YAMLLimitError as err:
+        raise SpecError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
+        detail = " ".join(str(err).split())  # PyYAML's message spans lines
+        raise SpecError(f"{path}: not valid YAML: {shorten(detail, 300)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -186,6 +206,8 @@ _MESSAGES = {
     "extra_forbidden": "unknown field",
     "greater_than": "must be > {gt}",
     "greater_than_equal": "must be >= {ge}",
+    "less_than_equal": "must be <= {le}",
+    "finite_number": "must be a finite number",
     "literal_error": "must be one of {expected}",
     "float_parsing": "must be a number",
     "float_type": "must be a number",
@@ -209,7 +231,7 @@ def _one_line(err: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             message += f"; known fields: {', '.join(_known_fields(item['loc']))}"
         if item["type"] not in ("missing", "extra_forbidden", "value_error"):
-            message += f" (got {item.get('input')!r})"
+            message += f" (got {quote(item.get('input'))})"
         parts.append(f"prices.{loc}: {message}" if loc else f"prices: {message}")
     return "; ".join(parts)
 

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from whichmodel.errors import SettingError
+from whichmodel.errors import SettingError, quote
 
 
 def _fail(family: str, name: str, accepts: str, value: Any) -> SettingError:
-    return SettingError(f"{family}: {name} must be {accepts}, got {value!r}", setting=name)
+    return SettingError(f"{family}: {name} must be {accepts}, got {quote(value)}",
+                        setting=name)
 
 
 def _is_real(value: Any) -> bool:
@@ -36,7 +37,7 @@ def check_choice(family: str, name: str, value: Any, allowed: Iterable[Any]) -> 
     allowed = list(allowed)
     if value not in allowed:
         shown = ", ".join("none" if a is None else str(a) for a in allowed)
-        raise SettingError(f"{family}: unknown {name} {value!r}; choose one of: {shown}",
+        raise SettingError(f"{family}: unknown {name} {quote(value)}; choose one of: {shown}",
                            setting=name)
 
 
