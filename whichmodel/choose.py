@@ -10,6 +10,7 @@ would have to change. Pareto frontier and switch volumes come from `whichmodel.f
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from whichmodel.bench.record import RunRecord
+from whichmodel.bench.record import RunRecord, experiment_of, settings_key
 from whichmodel.costs.model import (
     CostBreakdown,
     cost_of,
@@ -86,13 +87,47 @@ class CandidateSummary:
 
 
 def summarize(records: Sequence[RunRecord]) -> list[CandidateSummary]:
-    """Group the ``status == "ok"`` rows by (candidate, budget) over seeds, sorted by
-    candidate then labels. Raises `DataError` when one group mixes datasets."""
-    groups: dict[tuple[str, str], list[RunRecord]] = {}
-    for record in records:
-        if record.status == "ok":
-            groups.setdefault((record.candidate, record.budget), []).append(record)
-    summaries = [_summarize_group(rows) for rows in groups.values()]
+    """Group the ``status == "ok"`` rows by choice over seeds, sorted by candidate then
+    labels. A choice is (experiment, candidate, family + settings, budget).
+
+    Only runs of one experiment (same data content, test set and split) are comparable,
+    so rows of several raise `DataError` naming them instead of being averaged. Within a
+    choice each seed counts once: when a seed was measured again (after a library upgrade
+    or a change of measure settings, which change the run key) its newest row is used.
+    One candidate name with two configurations in one experiment is refused too: the
+    summaries would carry one label for two models (a bench refuses to write that; older
+    ledgers may hold it).
+    """
+    ok = [r for r in records if r.status == "ok"]
+    experiments = sorted({experiment_of(r) for r in ok})
+    if len(experiments) > 1:
+        datasets = sorted({r.dataset for r in ok})
+        if len(datasets) > 1:
+            raise DataError(f"runs come from {len(datasets)} datasets ({', '.join(datasets)});"
+                            " choose for one dataset at a time (choose --dataset NAME)")
+        raise DataError(f"runs on {datasets[0]} come from {len(experiments)} experiments "
+                        f"(different data files, test sets or split settings: "
+                        f"{', '.join(experiments)}); choose for one at a time "
+                        "(choose --dataset ID)")
+    groups: dict[tuple[str, str, str, str], dict[int, RunRecord]] = {}
+    for record in ok:
+        key = (experiment_of(record), record.candidate, settings_key(record), record.budget)
+        by_seed = groups.setdefault(key, {})
+        current = by_seed.get(record.seed)
+        if current is None or record.created_at >= current.created_at:
+            by_seed[record.seed] = record
+    configurations: dict[str, dict[str, RunRecord]] = {}
+    for (_, candidate, settings, _), by_seed in groups.items():
+        configurations.setdefault(candidate, {}).setdefault(settings, next(iter(
+            by_seed.values())))
+    for candidate, variants in configurations.items():
+        if len(variants) > 1:
+            shown = "; ".join(f"{r.family} {json.dumps(r.settings, sort_keys=True, default=str)}"
+                              for r in variants.values())
+            raise DataError(f"candidate {candidate!r} ran with {len(variants)} different "
+                            f"configurations in these runs ({shown}); one name must mean one "
+                            "model: rerun one under another name (into a new --ledger)")
+    summaries = [_summarize_group(list(rows.values())) for rows in groups.values()]
     return sorted(summaries, key=lambda s: (s.candidate, s.n_labels, s.budget))
 
 

@@ -154,3 +154,77 @@ def test_bench_exits_1_when_no_run_succeeds(spec_file, capsys):
     out = capsys.readouterr().out
     assert "0 of 1 run(s) ok, 1 failed" in out and "no run succeeded" in out
     assert "next:" not in out
+
+
+# -- hostile ledger paths and a second writer: one line, exit 2, nothing touched ----------
+def _run_cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def test_bench_refuses_a_folder_as_ledger(tiny_spec, tmp_path, capsys):
+    spec = str(tiny_spec())
+    for ledger in (str(tmp_path), str(tmp_path / "new") + "/"):
+        code, err = _run_cli(capsys, "bench", spec, "--ledger", ledger, "--quiet")
+        assert code == 2 and err.count("\n") == 1 and "folder" in err, err
+    assert not (tmp_path / "new").exists()
+
+
+def test_bench_never_overwrites_a_users_csv(tiny_spec, tmp_path, capsys):
+    spec = str(tiny_spec())
+    before = (tmp_path / "train.csv").read_bytes()
+    code, err = _run_cli(capsys, "bench", spec, "--ledger", str(tmp_path / "train.csv"),
+                         "--quiet")
+    assert code == 2 and err.count("\n") == 1
+    assert "is not a whichmodel ledger (not an SQLite file); it was left untouched" in err
+    assert (tmp_path / "train.csv").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml", "test.csv",
+                                                          "train.csv"]
+
+
+def test_bench_into_a_folder_that_cannot_be_created(tiny_spec, tmp_path, capsys):
+    code, err = _run_cli(capsys, "bench", str(tiny_spec()), "--ledger",
+                         str(tmp_path / "train.csv" / "runs.sqlite"), "--quiet")
+    assert code == 2 and err.count("\n") == 1 and "cannot create the ledger's folder" in err
+
+
+def test_second_bench_on_a_locked_ledger_stops_at_once(tiny_spec, tmp_path, capsys):
+    from whichmodel.bench.ledger import writer_lock
+
+    ledger = tmp_path / "runs.sqlite"
+    with writer_lock(ledger):  # as if another bench were running
+        code, err = _run_cli(capsys, "bench", str(tiny_spec()), "--ledger", str(ledger),
+                             "--quiet")
+    assert code == 2 and err.count("\n") == 1
+    assert f"another `whichmodel bench` (pid {os.getpid()}) is writing to {ledger}" in err
+    assert "wait for it or use another --ledger" in err
+    assert main(["bench", str(tiny_spec()), "--ledger", str(ledger), "--quiet"]) == 0
+    assert not (tmp_path / "runs.sqlite.lock").exists()
+
+
+def test_bench_help_says_one_writer_and_readers_need_no_lock(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "One bench writes a ledger at a time" in out and "need no lock" in out
+
+
+@pytest.mark.parametrize("command", ["choose", "report"])
+def test_readers_given_a_folder_say_so(tmp_path, capsys, command):
+    (tmp_path / "runs.sqlite").write_bytes(b"")
+    code, err = _run_cli(capsys, command, str(tmp_path), "--volume", "1e6", "--out",
+                         str(tmp_path / "r.html")) if command == "report" else _run_cli(
+        capsys, command, str(tmp_path), "--volume", "1e6")
+    assert code == 2 and err.count("\n") == 1
+    assert "is a folder, not a ledger" in err and "runs.sqlite" in err
+
+
+def test_choose_while_a_bench_holds_the_lock(tiny_spec, tmp_path, capsys):
+    """Readers take no lock: choose answers while a bench is writing."""
+    from whichmodel.bench.ledger import writer_lock
+
+    ledger = tmp_path / "runs.sqlite"
+    assert main(["bench", str(tiny_spec()), "--ledger", str(ledger), "--quiet"]) == 0
+    capsys.readouterr()
+    with writer_lock(ledger):
+        assert main(["choose", str(ledger), "--volume", "1e3", "--json"]) == 0

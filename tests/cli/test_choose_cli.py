@@ -144,3 +144,29 @@ def test_spec_price_overrides_in_the_ledger_are_used(banking77_slice, tmp_path):
                          "--prices", str(tmp_path / "p.yaml")]) == 0
     [verdict] = _json.loads(buffer.getvalue())["verdicts"]
     assert verdict["cost"]["annotation_usd"] == 40.0  # --prices wins
+
+
+def test_the_committed_example_ledger_still_reads(tmp_path, capsys):
+    """benchmarks/results/banking77-example.sqlite predates run experiments and per-spec
+    prices: choose and report read it as one experiment, priced by its `spec`, and leave
+    the file as it was. (Read from a copy: SQLite leaves -wal/-shm files beside a WAL
+    ledger it reads, and this test should not leave them in the repository.)"""
+    import hashlib
+    import shutil
+    from pathlib import Path
+
+    committed = (Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+                 / "banking77-example.sqlite")
+    example = Path(shutil.copy(committed, tmp_path / "banking77-example.sqlite"))
+    before = hashlib.sha256(example.read_bytes()).hexdigest()
+    assert main(["choose", str(example), "--min-accuracy", "0.85", "--volume", "1e6",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["winner"] is not None and len(data["verdicts"]) == 12
+    assert main(["choose", str(example), "--volume", "1e6", "--dataset", "banking77",
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(example), "--volume", "1e6", "--out",
+                 str(tmp_path / "report.html")]) == 0
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+    assert hashlib.sha256(example.read_bytes()).hexdigest() == before

@@ -10,13 +10,28 @@ row; ``INSERT OR REPLACE`` lets a retried failure become ok.
 Columns mirror `RunRecord` field for field (dicts as JSON text), so ``sqlite3 runs.sqlite
 'select candidate, budget, accuracy from runs'`` just works. A ledger written by an
 older whichmodel gains any new columns (NULL) when opened for writing.
+
+The ledger is often a path typed by hand, so it is checked before SQLite touches it: a
+folder, a user's CSV or any other non-SQLite file is refused and left byte for byte as
+it was (SQLite would happily turn an empty file into a database). One `whichmodel
+bench` writes a ledger at a time (`writer_lock`); readers need no lock (WAL lets them
+read while a bench writes).
+
+Meta values, besides ``format`` and ``version``: ``spec`` (JSON of the last spec run,
+kept for older readers), ``experiment:<id>`` (what each experiment's data is: files,
+content hashes, fields, split), ``spec:<id>`` (each spec's experiment and `prices:`
+overrides, so every experiment is priced by the specs that asked about it) and
+``legacy-spec`` (the ``spec`` of an older ledger, kept for its older rows).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +41,21 @@ from whichmodel.errors import WhichmodelError
 FORMAT = "whichmodel-ledger"
 FORMAT_VERSION = 1
 _TABLE = "runs"
+SPEC_PREFIX = "spec:"              # meta "spec:<spec id>": one spec's experiment and prices
+EXPERIMENT_PREFIX = "experiment:"  # meta "experiment:<id>": what the experiment's data is
+LEGACY_SPEC = "legacy-spec"        # meta: the last spec of an older ledger, for its old rows
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_LEDGER_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+# Seconds SQLite waits for another connection's write lock before "database is locked".
+_BUSY_TIMEOUT_S = 30.0
+
+
+class LedgerError(WhichmodelError):
+    """The ledger path cannot be used: a folder, someone else's file, not writable."""
+
+
+class LedgerBusyError(LedgerError):
+    """Another process holds the ledger: a running bench, or a program's open write."""
 
 
 def _column_type(annotation: Any) -> str:
@@ -46,11 +76,142 @@ _JSON_COLUMNS = {name for name, f in ((f.name, f) for f in dataclasses.fields(Ru
 
 def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     if read_only:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                               timeout=_BUSY_TIMEOUT_S)
     else:
-        conn = sqlite3.connect(path, timeout=30)
+        conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _sqlite_error(err: sqlite3.Error, path: Path, doing: str) -> WhichmodelError:
+    """One line for an SQLite failure, naming the ledger and what to do about it."""
+    text = str(err)
+    if "locked" in text or "busy" in text:
+        return LedgerBusyError(
+            f"{path} is locked by another program ({text}) while {doing}; close whatever "
+            "has it open for writing (an sqlite3 shell, a DB browser, another whichmodel) "
+            "and rerun")
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return LedgerError(f"cannot write {path} ({text}) while {doing}; make the file and "
+                           f"its folder {path.parent} writable, or choose another --ledger")
+    if "full" in text:
+        return LedgerError(f"{path}: {text} while {doing}; free disk space and rerun (finished "
+                           "runs are kept)")
+    return LedgerError(f"{path} is not a usable whichmodel ledger ({text}) while {doing}; "
+                       "choose another --ledger path")
+
+
+def _folder_hint(path: Path) -> str:
+    """`` (ledgers in it: a.sqlite, b.sqlite)`` for a folder given as a ledger, or ``""``."""
+    try:
+        names = sorted(p.name for p in path.iterdir() if p.suffix in _LEDGER_SUFFIXES)
+    except OSError:
+        return ""
+    return f" (ledgers in it: {', '.join(names[:5])})" if names else ""
+
+
+def prepare_for_writing(path: str | Path) -> Path:
+    """Check that ``path`` can become (or already is) a ledger, creating its folder; never
+    changes an existing file. Raises `LedgerError` naming the path and the fix."""
+    path = Path(path)
+    if path.is_dir():
+        raise LedgerError(f"{path} is a folder, not a ledger file; give a file name such as "
+                          f"{path / 'runs.sqlite'}{_folder_hint(path)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LedgerError(f"cannot create the ledger's folder {path.parent} "
+                          f"({err.strerror or err}); choose another --ledger path") from None
+    if not path.exists():
+        return path
+    if not path.is_file():
+        raise LedgerError(f"{path} is not a regular file; choose another --ledger path")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except OSError as err:
+        raise LedgerError(f"cannot read {path} ({err.strerror or err}); choose another "
+                          "--ledger path") from None
+    if head and head != _SQLITE_HEADER:
+        raise LedgerError(f"{path} exists and is not a whichmodel ledger (not an SQLite file); "
+                          "it was left untouched: choose another --ledger path")
+    if not head and path.suffix.lower() not in _LEDGER_SUFFIXES:
+        raise LedgerError(f"{path} is an existing empty file not named like a ledger "
+                          f"({', '.join(_LEDGER_SUFFIXES)}); it was left untouched: delete it "
+                          "or choose another --ledger path")
+    return path
+
+
+def lock_path(path: str | Path) -> Path:
+    """``runs.sqlite`` -> ``runs.sqlite.lock``: the file `writer_lock` locks."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | Path) -> Iterator[None]:
+    """Hold the ledger's exclusive writer lock, or raise `LedgerBusyError` at once.
+
+    Two benches on one ledger would both run every unfinished key (twice the compute, and
+    the last writer's timings win), so a bench holds ``flock`` on ``<ledger>.lock``, with
+    its pid written in it for the message, for as long as it runs. The lock is the
+    kernel's, not the file's: a file left by a killed bench holds no lock and blocks
+    nobody, and the file is removed on a normal exit. Readers (choose, report) never take
+    it. Where flock is missing (Windows) or unsupported (some network filesystems) the
+    bench runs unlocked rather than not at all.
+    """
+    path = prepare_for_writing(path)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    target = lock_path(path)
+    while True:
+        try:
+            fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise LedgerError(f"cannot create the lock file {target} ({err.strerror or err}); "
+                              f"the ledger's folder {path.parent} must be writable: make it "
+                              "so, or choose another --ledger") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise LedgerBusyError(f"another `whichmodel bench` (pid {pid or 'unknown'}) is "
+                                  f"writing to {path}; wait for it or use another --ledger"
+                                  ) from None
+        except OSError:  # no locking on this filesystem: run unlocked
+            os.close(fd)
+            yield
+            return
+        # The holder we waited on may have removed the file as it let go; then we locked
+        # a file no one else will open. Lock the one on disk instead.
+        try:
+            disk, ours = os.stat(target), os.fstat(fd)
+            if (disk.st_dev, disk.st_ino) == (ours.st_dev, ours.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(target)  # while still locked, so no one locks a file about to go
+        os.close(fd)
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return text if text.isdigit() else ""
 
 
 def _check_format(conn: sqlite3.Connection, path: Path) -> bool:
@@ -85,18 +246,46 @@ def _row_to_record(row: sqlite3.Row) -> RunRecord:
 
 
 class Ledger:
-    """Read/write access to one ledger file; creates it (and its folder) on first use."""
+    """Read/write access to one ledger file; creates it (and its folder) on first use.
+
+    An existing file is first checked without writing (`prepare_for_writing`, then a
+    read-only SQLite connection), so a file that is not a ledger is refused unchanged.
+    SQLite errors (locked, read-only, disk full) become one-line `LedgerError` messages.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = _connect(self.path)
-        if not _check_format(self._conn, self.path):
-            self._create()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a committed row survives even a power cut, not only a killed process.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._add_missing_columns()
+        self.path = prepare_for_writing(path)
+        if self.path.is_file() and self.path.stat().st_size:
+            self._check_read_only()
+        try:
+            self._conn = _connect(self.path)
+        except sqlite3.Error as err:
+            raise _sqlite_error(err, self.path, "opening it") from None
+        try:
+            if not _check_format(self._conn, self.path):
+                self._create()
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed row survives even a power cut, not only a killed process.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._add_missing_columns()
+        except sqlite3.Error as err:
+            self._conn.close()
+            raise _sqlite_error(err, self.path, "opening it") from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _check_read_only(self) -> None:
+        try:
+            conn = _connect(self.path, read_only=True)
+        except sqlite3.Error as err:
+            raise _sqlite_error(err, self.path, "checking it") from None
+        try:
+            _check_format(conn, self.path)
+        except sqlite3.Error as err:
+            raise _sqlite_error(err, self.path, "checking it") from None
+        finally:
+            conn.close()
 
     def _create(self) -> None:
         cols = ", ".join(f"{name} {kind}" + (" PRIMARY KEY" if name == "key" else "")
@@ -130,6 +319,10 @@ class Ledger:
         rows = self._conn.execute(f"SELECT * FROM {_TABLE} ORDER BY created_at, key")
         return [_row_to_record(r) for r in rows]
 
+    def meta(self) -> dict[str, str]:
+        """Every ledger-wide value (see the module docstring)."""
+        return dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
+
     def __len__(self) -> int:
         return int(self._conn.execute(f"SELECT COUNT(*) FROM {_TABLE}").fetchone()[0])
 
@@ -142,13 +335,24 @@ class Ledger:
         names = list(_COLUMNS)
         sql = (f"INSERT OR REPLACE INTO {_TABLE} ({', '.join(names)}) "
                f"VALUES ({', '.join('?' for _ in names)})")
-        with self._conn:  # commits, or rolls back on any error: never half a row
-            self._conn.execute(sql, [data[n] for n in names])
+        try:
+            with self._conn:  # commits, or rolls back on any error: never half a row
+                self._conn.execute(sql, [data[n] for n in names])
+        except sqlite3.OperationalError as err:
+            raise _sqlite_error(err, self.path, "writing a run") from None
 
     def set_meta(self, name: str, value: str) -> None:
         """Store a ledger-wide value (e.g. "spec": the last spec run into it, as JSON)."""
-        with self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+        self.update_meta({name: value})
+
+    def update_meta(self, values: dict[str, str]) -> None:
+        """Store several ledger-wide values in one transaction."""
+        try:
+            with self._conn:
+                self._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                       list(values.items()))
+        except sqlite3.OperationalError as err:
+            raise _sqlite_error(err, self.path, "writing its meta table") from None
 
     def close(self) -> None:
         """Close the connection (rows are already committed)."""
@@ -163,7 +367,24 @@ class Ledger:
 
 def read_records(path: str | Path) -> list[RunRecord]:
     """All rows of the ledger at ``path``; `WhichmodelError` if missing or not a ledger."""
-    path = Path(path)
+    return _read(Path(path))[0]
+
+
+def read_meta(path: str | Path) -> dict[str, str]:
+    """Ledger-wide values (see the module docstring): ``format``, ``version``, ``spec``
+    (JSON of the last spec run into it), ``experiment:<id>``, ``spec:<id>``."""
+    return _read(Path(path))[1]
+
+
+def read_ledger(path: str | Path) -> tuple[list[RunRecord], dict[str, str]]:
+    """(rows, meta) of the ledger at ``path``, read in one read-only transaction."""
+    return _read(Path(path))
+
+
+def _read(path: Path) -> tuple[list[RunRecord], dict[str, str]]:
+    if path.is_dir():
+        raise WhichmodelError(f"{path} is a folder, not a ledger; pass the .sqlite file "
+                              f"`whichmodel bench` wrote{_folder_hint(path)}")
     if not path.is_file():
         raise WhichmodelError(f"ledger not found: {path}; run `whichmodel bench SPEC.yaml` "
                               "first (it writes <spec>.sqlite next to the spec)")
@@ -174,21 +395,31 @@ def read_records(path: str | Path) -> list[RunRecord]:
     try:
         if not _check_format(conn, path):
             raise WhichmodelError(f"{path} is an empty SQLite file, not a whichmodel ledger")
-        rows = conn.execute(f"SELECT * FROM {_TABLE} ORDER BY created_at, key").fetchall()
-        return [_row_to_record(r) for r in rows]
+        with conn:  # one snapshot: rows and meta agree even while a bench writes
+            conn.execute("BEGIN")
+            rows = conn.execute(f"SELECT * FROM {_TABLE} ORDER BY created_at, key").fetchall()
+            meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+        return [_row_to_record(r) for r in rows], meta
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err) or "busy" in str(err):
+            raise _sqlite_error(err, path, "reading it") from None
+        raise WhichmodelError(f"{path} is not a readable whichmodel ledger ({err})") from None
     except sqlite3.DatabaseError as err:
         raise WhichmodelError(f"{path} is not a readable whichmodel ledger ({err})") from None
     finally:
         conn.close()
 
 
-def read_meta(path: str | Path) -> dict[str, str]:
-    """Ledger-wide values: ``format``, ``version`` and ``spec`` (JSON of the last spec run
-    into it: dataset, candidates, scenario, prices overrides, hardware), if any."""
-    path = Path(path)
-    read_records(path)  # the same checks and messages
-    conn = _connect(path, read_only=True)
-    try:
-        return dict(conn.execute("SELECT name, value FROM meta").fetchall())
-    finally:
-        conn.close()
+def meta_entries(meta: dict[str, str], prefix: str) -> dict[str, dict[str, Any]]:
+    """The JSON meta values named ``<prefix><id>``, by id; unreadable ones are skipped (a
+    damaged description must not stop choose from reading the runs)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in meta.items():
+        if name.startswith(prefix):
+            try:
+                data = json.loads(value)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(data, dict):
+                out[name[len(prefix):]] = data
+    return out

@@ -14,11 +14,37 @@ from typing import Any
 
 
 def run_key(dataset: str, candidate: str, settings: dict[str, Any], budget: str,
-            seed: int) -> str:
-    """Stable identity of a run: a rerun with the same key is skipped by the runner."""
-    payload = json.dumps([dataset, candidate, settings, budget, seed], sort_keys=True,
-                         default=str)
+            seed: int, extra: dict[str, Any] | None = None) -> str:
+    """Stable identity of a run: a rerun with the same key is skipped by the runner.
+
+    ``dataset`` is the experiment id (`whichmodel.bench.runner.experiment_identity`);
+    ``extra`` holds whatever else changes the measured numbers (measure settings, code
+    versions). Without ``extra`` the key is the one older whichmodel versions wrote.
+    """
+    parts: list[Any] = [dataset, candidate, settings, budget, seed]
+    if extra is not None:
+        parts.append(extra)
+    payload = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+
+
+def legacy_experiment(dataset: str) -> str:
+    """The experiment id given to rows written before rows carried one: a hash of their
+    `dataset` field, so old rows on one dataset stay one experiment (never merged with
+    new rows, whose data content was checked, nor with old rows on another dataset)."""
+    return "legacy-" + hashlib.sha256(dataset.encode("utf-8")).hexdigest()[:8]
+
+
+def experiment_of(record: RunRecord) -> str:
+    """The experiment a row belongs to: its ``experiment`` id, or the legacy id of its
+    dataset for rows from older ledgers."""
+    return record.experiment or legacy_experiment(record.dataset)
+
+
+def settings_key(record: RunRecord) -> str:
+    """Family and settings as one canonical string: rows of one candidate name compare
+    equal exactly when they ran the same model configuration."""
+    return json.dumps([record.family, record.settings], sort_keys=True, default=str)
 
 
 @dataclass
@@ -54,6 +80,10 @@ class RunRecord:
     api_model: str | None = None                 # key into prices.yaml llm_api, if any
     environment: dict[str, Any] = field(default_factory=dict)  # machine, versions
     created_at: str = ""                         # ISO 8601 UTC
+    # Which experiment (data content, fields, held-out split) the run answers: a short
+    # hash, described in the ledger's meta. None in rows of older ledgers
+    # (`experiment_of` gives those a legacy id).
+    experiment: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready) of every field."""

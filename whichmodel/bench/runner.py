@@ -9,12 +9,23 @@ Resumability is the ledger's job: a run's row is written in one transaction afte
 run finished, so a crash, Ctrl-C or kill -9 loses at most the run in flight, and a rerun
 skips every key already finished. A candidate that raises is recorded as failed with its
 error and the benchmark goes on.
+
+A run's key holds everything that changes its numbers, so a rerun after any such change
+runs again instead of being skipped as finished: the experiment (the *content* of the
+train and test files, not their paths; fields, held-out split, label_sep, drop_invalid),
+the candidate's family and settings, budget, seed, the measure settings, and the versions
+of whichmodel and the ML libraries that compute the numbers (a new torch or scikit-learn
+can change accuracy and speed; re-measuring costs compute, mixing silently costs trust).
+Older rows stay in the ledger; `whichmodel.choose` uses the newest row of each seed.
+One bench at a time writes a ledger (`whichmodel.bench.ledger.writer_lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
+import json
 import os
 import platform
 import random
@@ -25,21 +36,161 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from whichmodel.bench.ledger import Ledger
+from whichmodel.bench.ledger import (
+    EXPERIMENT_PREFIX,
+    LEGACY_SPEC,
+    SPEC_PREFIX,
+    Ledger,
+    writer_lock,
+)
 from whichmodel.bench.probe import PeakMemory, probe_inference, timed_fit, uncached_embeddings
-from whichmodel.bench.record import RunRecord, run_key
-from whichmodel.bench.spec import Budget, CandidateSpec, ExperimentSpec
+from whichmodel.bench.record import RunRecord, run_key, settings_key
+from whichmodel.bench.spec import Budget, CandidateSpec, DatasetSpec, ExperimentSpec
+from whichmodel.errors import SpecError, quote
 
 # Settings through which a family takes its random seed, in order of preference.
 _SEED_SETTINGS = ("seed", "random_state")
+# Packages whose version changes what a run measures; part of every run key.
+CODE_PACKAGES = ("whichmodel", "torch", "transformers", "sentence-transformers",
+                 "scikit-learn")
+_HASH_CHUNK = 1 << 20
+_fingerprints: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
 
 
 def plan_runs(spec: ExperimentSpec) -> list[tuple[CandidateSpec, Budget, int, str]]:
     """Every (candidate, budget, seed, run key) of ``spec``, in run order."""
-    dataset = spec.dataset.key_identity
-    return [(c, b, s, run_key(dataset, c.name, {"family": c.family, "settings": c.settings},
-                              b.label, s))
+    experiment = experiment_id(spec)
+    extra = {"measure": spec.measure.model_dump(mode="json"), "versions": code_versions()}
+    return [(c, b, s, run_key(experiment, c.name, {"family": c.family, "settings": c.settings},
+                              b.label, s, extra))
             for c, b, s in spec.runs()]
+
+
+def code_versions() -> dict[str, str]:
+    """Installed versions of `CODE_PACKAGES` (absent ones left out)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in CODE_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def experiment_identity(dataset: DatasetSpec) -> dict[str, Any]:
+    """Everything about the data that changes results, as a JSON-ready dict.
+
+    Local files count by content (sha256 of their bytes), so moving a project folder
+    keeps its ledger valid and editing a test file in place does not; hub datasets and
+    URIs count by name. The dataset's display identity is included because rows carry it.
+    """
+    held_out: dict[str, Any] = ({"test": source_fingerprint(dataset.test)} if dataset.test
+                                else {"test_size": dataset.test_size,
+                                      "split_seed": dataset.split_seed})
+    return {"dataset": dataset.identity, "train": source_fingerprint(dataset.train),
+            "held_out": held_out, "text": dataset.text, "label": dataset.label,
+            "label_sep": dataset.label_sep, "drop_invalid": dataset.drop_invalid}
+
+
+def experiment_id(spec: ExperimentSpec | DatasetSpec) -> str:
+    """Short hash of `experiment_identity`: the ``experiment`` field of the spec's rows."""
+    dataset = spec.dataset if isinstance(spec, ExperimentSpec) else spec
+    payload = json.dumps(experiment_identity(dataset), sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
+
+
+def source_fingerprint(source: str) -> str:
+    """``sha256:<hex>`` of a local file's bytes (a folder: of its files' names and bytes),
+    else ``name:<source>`` for a hub dataset or URI. Cached per (path, size, mtime)."""
+    path = Path(source)
+    try:
+        if path.is_file():
+            return f"sha256:{_file_digest(path)}"
+        if path.is_dir():
+            digest = hashlib.sha256()
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                digest.update(child.relative_to(path).as_posix().encode("utf-8") + b"\0")
+                digest.update(_file_digest(child).encode("ascii"))
+            return f"sha256:{digest.hexdigest()}"
+    except OSError as err:
+        raise SpecError(f"dataset: cannot read {source} ({err.strerror or err}); check the "
+                        "path and its permissions") from None
+    return f"name:{source}"
+
+
+def _file_digest(path: Path) -> str:
+    stat = path.stat()
+    cache_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if cache_key not in _fingerprints:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+                digest.update(chunk)
+        _fingerprints[cache_key] = digest.hexdigest()
+    return _fingerprints[cache_key]
+
+
+def spec_id(spec: ExperimentSpec, experiment: str) -> str:
+    """Which spec a ledger's price overrides belong to: its experiment and what it runs
+    (candidates, budgets, seeds). Re-running the same spec with edited `prices:` replaces
+    its own entry; another spec on the same data adds one beside it."""
+    plan = [experiment, [[c.name, c.family, c.settings] for c in spec.candidates],
+            [b.label for b in spec.budgets], spec.seeds]
+    return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode("utf-8")
+                          ).hexdigest()[:12]
+
+
+def _describe_experiment(spec: ExperimentSpec) -> dict[str, Any]:
+    """What `choose` lists when a ledger holds several experiments: the identity plus
+    the paths as written (not part of the id) for a human to recognise."""
+    d = spec.dataset
+    return {**experiment_identity(d), "train_file": d.train_as_written or d.train,
+            "test_file": (d.test_as_written or d.test) if d.test else None}
+
+
+def _record_spec(ledger: Ledger, spec: ExperimentSpec, experiment: str) -> None:
+    """Store the spec in the ledger's meta: the last one (for older readers), this
+    experiment's description, and this spec's prices keyed by its own id."""
+    meta = ledger.meta()
+    values = {"spec": spec.model_dump_json(),
+              f"{EXPERIMENT_PREFIX}{experiment}": json.dumps(_describe_experiment(spec),
+                                                              sort_keys=True),
+              f"{SPEC_PREFIX}{spec_id(spec, experiment)}": json.dumps({
+                  "experiment": experiment, "source": spec.source,
+                  "prices": spec.prices or {},
+                  "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+                  sort_keys=True, default=str)}
+    if "spec" in meta and LEGACY_SPEC not in meta and not any(
+            name.startswith(SPEC_PREFIX) for name in meta):
+        values[LEGACY_SPEC] = meta["spec"]  # an older ledger: its rows keep their prices
+    ledger.update_meta(values)
+
+
+def _check_names(ledger: Ledger, spec: ExperimentSpec, experiment: str) -> None:
+    """Refuse a candidate whose name already stands for other settings in this experiment.
+
+    A name is how a choice is shown, compared and deployed ("tfidf @ all"); two
+    configurations under one name would be two rows no one can tell apart, or worse, one
+    average of two models. Refusing before any training costs nothing and the fix (a new
+    name) is one edit, so that is better than inventing labels. Only finished ("ok")
+    rows count: changing the settings of a candidate that failed is the usual fix.
+    """
+    seen: dict[str, RunRecord] = {}
+    for record in ledger.records():
+        if record.experiment == experiment and record.status == "ok":
+            seen.setdefault(record.candidate, record)
+    for c in spec.candidates:
+        old = seen.get(c.name)
+        new = RunRecord(key="", dataset="", candidate=c.name, family=c.family,
+                        settings=dict(c.settings), budget="", seed=0)
+        if old is not None and settings_key(old) != settings_key(new):
+            raise SpecError(
+                f"{spec.source}: candidates: {quote(c.name)} already has finished runs in "
+                f"{ledger.path} on this dataset with other settings (family {old.family}, "
+                f"settings {json.dumps(old.settings, sort_keys=True, default=str)}); give "
+                "this one a new name to compare both, or use another --ledger")
 
 
 def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bool = True,
@@ -52,8 +203,10 @@ def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bo
     propagates after the display is closed; finished rows are already committed.
     """
     plan = plan_runs(spec)
-    with Ledger(ledger_path) as ledger:
-        ledger.set_meta("spec", spec.model_dump_json())  # scenario/prices for choose, report
+    experiment = experiment_id(spec)
+    with writer_lock(ledger_path), Ledger(ledger_path) as ledger:
+        _check_names(ledger, spec, experiment)
+        _record_spec(ledger, spec, experiment)  # scenario/prices for choose, report
         todo = [p for p in plan if _should_run(ledger.status(p[3]), retry_failed)]
         if todo:
             train, test = load_data(spec)
@@ -124,7 +277,8 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
     record = RunRecord(key=key, dataset=spec.dataset.identity, candidate=candidate.name,
                        family=candidate.family, settings=dict(candidate.settings),
                        budget=budget.label, seed=seed, n_test=len(test),
-                       batch_size=spec.measure.batch_size, environment=dict(env))
+                       batch_size=spec.measure.batch_size, environment=dict(env),
+                       experiment=experiment_id(spec))
     started = time.perf_counter()
     model = None
     try:

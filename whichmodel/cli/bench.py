@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from whichmodel.errors import UsageError
 
 if TYPE_CHECKING:
     from whichmodel.bench.spec import ExperimentSpec
@@ -20,6 +23,15 @@ examples:
 
 Interrupted (Ctrl-C, a crash, kill -9)? Run the same command again: finished runs are
 kept and skipped, only the rest run. Failed runs are retried unless --no-retry-failed.
+A run is redone when anything that changes its numbers changed: the data files'
+content, fields or split, the candidate's settings, budget, seed, `measure:` settings,
+or the versions of whichmodel, torch, transformers, sentence-transformers, scikit-learn.
+
+One bench writes a ledger at a time: it holds a lock on <ledger>.lock (with its pid)
+while it runs, and a second bench on the same ledger stops at once with a one-line
+error. choose and report only read, need no lock, and can run while a bench writes.
+Specs on other data (or another test set) can share a ledger: each is its own
+experiment with its own `prices:`, and choose/report ask which one (--dataset).
 """
 
 
@@ -61,10 +73,11 @@ def run(args: argparse.Namespace) -> int:
     if args.mlflow:
         import importlib.util
 
-        from whichmodel.errors import UsageError
-
         if importlib.util.find_spec("mlflow") is None:  # say so before hours of training
             raise UsageError("--mlflow needs mlflow: pip install 'whichmodel[mlflow]'")
+    if args.ledger and args.ledger.endswith(("/", os.sep)):
+        raise UsageError(f"--ledger {args.ledger} names a folder; give the ledger file, e.g. "
+                         f"{Path(args.ledger) / 'runs.sqlite'}")
     ledger = Path(args.ledger) if args.ledger else default_ledger(args.spec)
     n_runs = len(plan_runs(spec))
     out = sys.stdout
@@ -98,14 +111,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"exported {n} run(s) to MLflow at {args.mlflow}", file=out)
 
     print("next:", file=out)
-    flags = " ".join(scenario_flags(spec))
+    flags = " ".join(scenario_flags(spec) + _experiment_flag(ledger, records))
     print(f"  whichmodel choose {ledger} {flags}", file=out)
     print(f"  whichmodel report {ledger} {flags} --out {ledger.with_suffix('.html')}",
           file=out)
     if spec.prices:
-        print("  (choose and report price runs with this spec's `prices:` overrides, stored "
-              "in the ledger; --prices FILE replaces them)", file=out)
+        print("  (choose and report price these runs with this spec's `prices:` overrides, "
+              "stored in the ledger for its experiment; --prices FILE replaces them)",
+              file=out)
     return 0  # failed runs are results too (if some succeeded): listed above, retried
+
+
+def _experiment_flag(ledger: Path, records: list) -> list[str]:
+    """``["--dataset", ID]`` when the ledger holds other experiments too (choose and report
+    would otherwise ask which one), else nothing."""
+    from whichmodel.bench.ledger import read_records
+    from whichmodel.bench.record import experiment_of
+
+    ours = {experiment_of(r) for r in records}
+    others = {experiment_of(r) for r in read_records(ledger) if r.status == "ok"} - ours
+    return ["--dataset", sorted(ours)[0]] if others and len(ours) == 1 else []
 
 
 def scenario_flags(spec: ExperimentSpec) -> list[str]:
