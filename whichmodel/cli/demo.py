@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from whichmodel.cli.common import make_console
+from whichmodel.cli.common import make_console, plain
 
 
 def demo_data_path() -> Path:
@@ -63,6 +63,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+# What the demo writes into its folder: the ledger (with SQLite's side files and the
+# bench lock) and the report. A folder holding anything else is not an earlier demo.
+DEMO_FILES = ("demo.sqlite", "demo.sqlite-wal", "demo.sqlite-shm", "demo.sqlite-journal",
+              "demo.sqlite.lock", "report.html")
+
+
+def check_demo_folder(out: Path) -> Path:
+    """``out`` if it is new, empty or an earlier demo's folder; else a `UsageError`: the
+    demo replaces report.html there, and must never do so in a folder of the user's."""
+    from whichmodel.errors import UsageError
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for the demo's ledger and "
+                         "report")
+    if out.is_dir() and any(out.iterdir()):
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in DEMO_FILES
+                         and not p.name.startswith(".report.html."))
+        if not foreign and not (out / "demo.sqlite").is_file():
+            foreign = sorted(p.name for p in out.iterdir())  # no ledger: not a demo's
+        if foreign:
+            raise UsageError(f"--out {out} holds files the demo did not write "
+                             f"({', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}); "
+                             "give a new or empty folder, or an earlier demo's")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from whichmodel.bench.runner import run_benchmark
     from whichmodel.bench.spec import parse_spec
@@ -72,13 +98,13 @@ def run(args: argparse.Namespace) -> int:
     from whichmodel.report.html import write_report
 
     console = make_console()
-    out = Path(args.out)
+    out = check_demo_folder(Path(args.out))
     out.mkdir(parents=True, exist_ok=True)
     families = args.families or ["tfidf", "embedding", "setfit"]
     spec = parse_spec(demo_spec(families, args.seeds), source="demo")
     ledger = out / "demo.sqlite"
     console.print(f"[bold]whichmodel demo[/]: {', '.join(families)} × budgets 8/class, "
-                  f"24/class, all × seeds {args.seeds}; ledger {ledger}")
+                  f"24/class, all × seeds {args.seeds}; ledger {plain(ledger)}")
     records = run_benchmark(spec, ledger)
     scenario = spec.to_scenario()
     prices = load_prices(spec.prices or None)
@@ -86,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     print_recommendation(recommendation, prices, sum(r.status != "ok" for r in records))
     report = write_report(records, scenario, prices, out / "report.html",
                           title="whichmodel demo: shop support messages")
-    console.print(f"report: {report}\nnext: whichmodel choose {ledger} --min-accuracy 0.85 "
+    console.print(f"report: {plain(report)}\nnext: whichmodel choose {plain(ledger)} "
+                  "--min-accuracy 0.85 "
                   "--volume 1e8   (try another scenario on the same measurements)")
     return 0

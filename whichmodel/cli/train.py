@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from whichmodel.cli.common import (
     add_data_arguments,
     hint_label_separator,
     make_console,
     parse_settings,
+    plain,
     report_dropped,
 )
 from whichmodel.errors import UsageError
@@ -94,10 +96,16 @@ def run(args: argparse.Namespace) -> int:
         users = [name for name in available_families() if get_family(name).uses_eval_split]
         raise UsageError(f"--eval is used for early stopping, which {args.model!r} does not "
                          f"do (families that do: {', '.join(users)}); drop --eval")
-    # Settings and --out are checked before the data is read: a refusal costs nothing.
+    # Settings, the backbone and --out are checked before the data is read: a refusal
+    # costs nothing.
     model = family(**settings)
     model.check_settings()
-    check_save_target(args.out)
+    if "backbone" in params:
+        from whichmodel.backbones import check_backbone
+
+        check_backbone(str(model.get_params()["backbone"]))
+    check_save_target(args.out, reads=[p for p in (args.data, args.eval)
+                                       if p and Path(p).exists()])
     dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
                            split=args.split, drop_invalid=args.drop_invalid)
     report_dropped(dataset, console)
@@ -109,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         report_dropped(evaluation, console)
     if args.shots is not None or args.budget is not None:
         dataset = few_shot_sample(dataset, shots=args.shots, budget=args.budget, seed=args.seed)
+    # predict and evaluate read the same fields from the saved model.
+    model.input_fields_ = {"text": args.text, "label": args.label,
+                           "label_sep": args.label_sep}
     console.print(f"training [bold]{args.model}[/] on {len(dataset)} examples, "
                   f"{len(dataset.classes)} classes"
                   + (" (multi-label)" if dataset.multi_label else ""))
@@ -119,10 +130,11 @@ def run(args: argparse.Namespace) -> int:
         model.fit(dataset.texts, dataset.labels, eval_texts=evaluation.texts,
                   eval_labels=evaluation.labels)
     out = model.save(args.out)
-    console.print(f"trained in {model.training_['train_seconds']:.1f} s; saved to {out}")
+    console.print(f"trained in {model.training_['train_seconds']:.1f} s; saved to "
+                  f"{plain(out)}")
     log = getattr(model, "log_", {})
     if log.get("evaluations"):
         best = next(e for e in log["evaluations"] if e["step"] == log["best_step"])
         console.print(f"early stopping: kept step {best['step']} of {log['steps']} "
-                      f"(score {best['score']:.4f} on {args.eval})")
+                      f"(score {best['score']:.4f} on {plain(args.eval)})")
     return 0

@@ -94,26 +94,49 @@ def load_model(directory: str | Path) -> Classifier:
     return get_family(meta["family"]).load(directory)
 
 
-def check_save_target(directory: str | Path) -> Path:
+def check_save_target(directory: str | Path, *, reads: Sequence[str | Path] = ()) -> Path:
     """The absolute folder a model may be saved to, or a `ModelFileError` saying why not.
 
     Saving replaces the folder, so only a new folder, an empty one or an earlier whichmodel
-    model (it holds ``whichmodel.json``) qualifies: a slip in ``--out`` (``.``, a data
-    folder, a file) must never delete the user's files. Callers check before training, so
-    the refusal costs nothing.
+    model qualifies, and a model only when its ``whichmodel.json`` is valid and the folder
+    holds nothing but the files whichmodel wrote there (`model_files`): a slip in ``--out``
+    (``.``, a data folder, a file, a folder that merely has a ``whichmodel.json``) must never
+    delete the user's files. ``reads`` are the files the command reads (its data): a target
+    that holds one of them is refused, whatever else it holds. Callers check before
+    training, so the refusal costs nothing.
     """
-    path = Path(directory).expanduser().resolve()
+    path = _resolved(directory, "--out")
     cwd = Path.cwd().resolve()
     if path == cwd or path in cwd.parents:
-        raise ModelFileError(f"will not save a model over {directory!r} (the current folder or "
-                             "one above it); give a new folder name, e.g. --out models/mine")
+        raise ModelFileError(f"will not save a model over {str(directory)!r} (the current "
+                             "folder or one above it); give a new folder name, e.g. --out "
+                             "models/mine")
     if path.exists() and not path.is_dir():
         raise ModelFileError(f"cannot save a model to {directory}: it is a file; give a "
                              "folder name")
-    if path.is_dir() and any(path.iterdir()) and not (path / MODEL_FILE).is_file():
-        raise ModelFileError(f"will not save a model to {directory}: the folder holds files "
-                             f"and no {MODEL_FILE}, so it is not an earlier model that may be "
-                             "replaced; give a new or empty folder")
+    for read in reads:
+        source = _resolved(read, "input")
+        if source == path or path in source.parents:
+            raise ModelFileError(f"will not save a model to {directory}: it holds {read}, "
+                                 "which this command reads; give another --out")
+    if path.is_dir() and any(path.iterdir()):
+        if not (path / MODEL_FILE).is_file():
+            raise ModelFileError(f"will not save a model to {directory}: the folder holds "
+                                 f"files and no {MODEL_FILE}, so it is not an earlier model "
+                                 "that may be replaced; give a new or empty folder")
+        try:
+            meta = read_model_meta(path)
+        except ModelFileError as err:
+            raise ModelFileError(f"will not save a model to {directory}: it is not a valid "
+                                 f"earlier model ({err}), so its files may be the user's; give "
+                                 "a new or empty folder") from None
+        foreign = foreign_files(path, meta)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more"
+                                              if len(foreign) > 3 else "")
+            raise ModelFileError(f"will not save a model to {directory}: besides an earlier "
+                                 f"model it holds files whichmodel did not write ({shown}); "
+                                 "move them out or give a new folder")
     ancestor = path.parent
     while not ancestor.exists():
         ancestor = ancestor.parent
@@ -121,6 +144,57 @@ def check_save_target(directory: str | Path) -> Path:
         raise ModelFileError(f"cannot save a model to {directory}: {ancestor} is not a folder "
                              "this user can write to; choose another --out")
     return path
+
+
+def _resolved(path: str | Path, what: str) -> Path:
+    """``path`` made absolute, or a `ModelFileError` for a symlink loop (pathlib raises
+    RuntimeError or OSError for one, depending on the Python version)."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as err:
+        raise ModelFileError(f"{what} {path}: cannot resolve the path ({err}); a symbolic "
+                             "link in it may point to itself") from None
+
+
+# Files an earlier whichmodel (before models listed their files) wrote into a model folder;
+# `body/` holds a sentence-transformers folder. Anything else there is the user's.
+_LEGACY_FILES = {MODEL_FILE, "README.md", "head.safetensors", "head.json", "vocabulary.json",
+                 "idf.safetensors", "setfit.json"}
+
+
+def model_files(directory: Path) -> dict[str, int]:
+    """Every file under ``directory`` (relative POSIX path → size in bytes)."""
+    return {p.relative_to(directory).as_posix(): p.stat().st_size
+            for p in sorted(directory.rglob("*")) if p.is_file() or p.is_symlink()}
+
+
+def foreign_files(directory: Path, meta: dict[str, Any]) -> list[str]:
+    """Files in a model folder that whichmodel did not write there (sorted)."""
+    listed = meta.get("files")
+    present = [p.relative_to(directory).as_posix() for p in sorted(directory.rglob("*"))
+               if not p.is_dir() or p.is_symlink()]
+    if isinstance(listed, dict):
+        known = set(listed) | {MODEL_FILE}
+        return [p for p in present if p not in known]
+    return [p for p in present if p not in _LEGACY_FILES and not p.startswith("body/")]
+
+
+def check_model_files(directory: Path, meta: dict[str, Any]) -> None:
+    """A `ModelFileError` naming the first file the model lists that is missing or whose
+    size differs from what was written (truncated, or replaced): loading would otherwise
+    fail deep inside safetensors or transformers with a traceback."""
+    listed = meta.get("files")
+    if not isinstance(listed, dict):
+        return  # written before models listed their files
+    for name, size in listed.items():
+        path = directory / name
+        if not path.is_file():
+            raise ModelFileError(f"{path} is missing: the model folder is damaged; retrain "
+                                 "the model or restore the folder from a copy")
+        if isinstance(size, int) and path.stat().st_size != size:
+            raise ModelFileError(f"{path} has {path.stat().st_size:,} bytes, but {size:,} "
+                                 "were written: it is truncated or was changed; retrain the "
+                                 "model or restore the folder from a copy")
 
 
 def model_directory(path: str | Path) -> Path:
@@ -159,6 +233,17 @@ def read_model_meta(directory: str | Path) -> dict[str, Any]:
     if len(meta["classes"]) < (1 if meta["multi_label"] else 2):
         raise ModelFileError(f"{path}: {len(meta['classes'])} class(es) listed; the model "
                              "folder is damaged")
+    seen: set[str] = set()
+    for c in meta["classes"]:
+        if not isinstance(c, (str, int, float)) or isinstance(c, bool):
+            raise ModelFileError(f"{path}: class {_short(c)} is not a label name; the "
+                                 "model folder is damaged: retrain the model or restore it")
+        key = json.dumps(c)
+        if key in seen:
+            raise ModelFileError(f"{path}: class {_short(c)} is listed twice, so two "
+                                 "columns of the head would share one name; the model folder "
+                                 "is damaged: retrain the model or restore it")
+        seen.add(key)
     return meta
 
 
@@ -338,8 +423,14 @@ class Classifier:
                 "training": getattr(self, "training_", {}),
                 "versions": library_versions(),
             }
-            (tmp / MODEL_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            fields = getattr(self, "input_fields_", None)
+            if fields:
+                meta["input_fields"] = fields
             (tmp / "README.md").write_text(self._model_card(meta), encoding="utf-8")
+            # What whichmodel wrote, with sizes: only these may be replaced by a later save,
+            # and a truncated or missing file is named when the model is loaded.
+            meta["files"] = model_files(tmp)
+            (tmp / MODEL_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
             if directory.exists():  # an earlier model: moved aside until the new one is in
                 old = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-",
                                             dir=directory.parent))
@@ -375,7 +466,19 @@ class Classifier:
         model.classes_ = meta["classes"]
         model.multi_label_ = meta["multi_label"]
         model.training_ = meta.get("training", {})
-        model._load_state(Path(directory))
+        if isinstance(meta.get("input_fields"), dict):
+            model.input_fields_ = meta["input_fields"]
+        check_model_files(Path(directory), meta)
+        try:
+            model._load_state(Path(directory))
+        except (WhichmodelError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as err:  # safetensors, JSON, transformers: each its own types
+            detail = " ".join(str(err).split())[:300]
+            raise ModelFileError(f"{directory}: cannot load the saved weights "
+                                 f"({type(err).__name__}: {detail}); the model folder is "
+                                 "damaged: retrain the model or restore the folder from a "
+                                 "copy") from None
         head = getattr(model, "head_", None)
         if head is not None and (head.n_classes, head.multi_label) != (
                 len(model.classes_), model.multi_label_):
@@ -495,6 +598,12 @@ def _jsonable(value: Any) -> Any:
     ones (np.int64(3) stays the number 3), anything else its string."""
     return json.loads(json.dumps(
         value, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a damaged file must not flood a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} chars)"
 
 
 def _native(value: Any) -> Any:

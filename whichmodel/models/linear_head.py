@@ -91,6 +91,19 @@ class LinearHead:
         """Read a head written by `save`."""
         from safetensors.numpy import load_file
 
-        arrays = load_file(str(directory / HEAD_WEIGHTS))
+        from whichmodel.models.base import ModelFileError
+
+        path = directory / HEAD_WEIGHTS
+        arrays = load_file(str(path))
         config = json.loads((directory / HEAD_CONFIG).read_text(encoding="utf-8"))
-        return cls(arrays["coef"], arrays["intercept"], multi_label=config["multi_label"])
+        coef, intercept = arrays.get("coef"), arrays.get("intercept")
+        if coef is None or intercept is None or coef.ndim != 2 or intercept.shape != (
+                coef.shape[0],):
+            raise ModelFileError(f"{path}: the head's weights are missing or do not fit "
+                                 "together (coef must be classes × features, intercept one "
+                                 "per class); retrain the model or restore the folder")
+        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+            raise ModelFileError(f"{path}: the head's weights hold NaN or infinite values, so "
+                                 "every prediction would be meaningless; retrain the model or "
+                                 "restore the folder")
+        return cls(coef, intercept, multi_label=bool(config["multi_label"]))

@@ -402,7 +402,33 @@ class SetFitClassifier(Classifier):
                                           encoding="utf-8")
 
     def _load_state(self, directory: Path) -> None:
-        self._load_body(str(directory / BODY_DIR))
+        from whichmodel.backbones import BackboneError, refuse_pickled_weights
+        from whichmodel.models.base import ModelFileError
+
+        body = directory / BODY_DIR
+        if not body.is_dir():
+            raise ModelFileError(f"{body} is missing: the model folder is damaged; retrain "
+                                 "the model or restore the folder from a copy")
+        try:
+            refuse_pickled_weights(body, str(body))
+        except BackboneError as err:
+            raise ModelFileError(f"{body}: {err}") from None
+        if not any(body.rglob("*.safetensors")):
+            raise ModelFileError(f"{body} has no safetensors weights: the model folder is "
+                                 "damaged; retrain the model or restore the folder")
+        self._load_body(str(body))
         self.head_ = LinearHead.load(directory)
+        import torch
+
+        if not all(bool(torch.isfinite(p).all()) for p in self.body_.parameters()):
+            raise ModelFileError(f"{body}: the body's weights hold NaN or infinite values; "
+                                 "retrain the model or restore the folder")
+        dimension = getattr(self.body_, "get_embedding_dimension", None) or \
+            self.body_.get_sentence_embedding_dimension  # the name before s-t 6
+        dim = dimension()
+        if dim is not None and self.head_.coef.shape[1] != dim:
+            raise ModelFileError(f"{directory}: the head takes {self.head_.coef.shape[1]} "
+                                 f"features but the body embeds into {dim}; the folder mixes "
+                                 "two models: retrain the model or restore the folder")
         log = directory / LOG_FILE
         self.log_ = json.loads(log.read_text(encoding="utf-8")) if log.is_file() else {}

@@ -82,7 +82,20 @@ class TfidfClassifier(Classifier):
     def _load_state(self, directory: Path) -> None:
         from safetensors.numpy import load_file
 
+        from whichmodel.models.base import ModelFileError
+
         vocabulary = json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
-        self.vectorizer_ = self._vectorizer(vocabulary)
-        self.vectorizer_.idf_ = load_file(str(directory / IDF_FILE))["idf"]
+        idf = load_file(str(directory / IDF_FILE))["idf"]
         self.head_ = LinearHead.load(directory)
+        ids = sorted(vocabulary.values()) if isinstance(vocabulary, dict) else None
+        if ids != list(range(len(idf))) or self.head_.coef.shape[1] != len(idf):
+            raise ModelFileError(
+                f"{directory}: {VOCABULARY_FILE}, {IDF_FILE} and the head do not fit together "
+                f"({len(vocabulary)} terms, {len(idf)} idf weights, "
+                f"{self.head_.coef.shape[1]} head features); retrain the model or restore "
+                "the folder")
+        if not np.isfinite(idf).all():
+            raise ModelFileError(f"{directory / IDF_FILE}: NaN or infinite idf weights; "
+                                 "retrain the model or restore the folder")
+        self.vectorizer_ = self._vectorizer(vocabulary)
+        self.vectorizer_.idf_ = idf
