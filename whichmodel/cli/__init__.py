@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
+    parser.add_argument("--version", action="version", version=f"whichmodel {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMAND_MODULES:
         try:
@@ -50,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("whichmodel")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,15 +75,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WhichmodelError as err:
         if args.debug:
             raise
-        print(f"whichmodel {args.command}: error: {err}", file=sys.stderr)
+        _print_error(args.command, str(err))
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # the reader went away (`whichmodel choose --json | head`)
         # Point stdout at devnull so the interpreter's final flush cannot raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as err:
+        # A file that cannot be read or written (permissions, a full disk, a symbolic link
+        # loop, a missing folder): the user's to fix, so one line, not a traceback.
+        if args.debug:
+            raise
+        where = f" {err.filename}" if err.filename else ""
+        _print_error(args.command, f"{where.strip() + ': ' if where else ''}"
+                                   f"{err.strerror or err} (run with --debug for the "
+                                   "traceback)")
+        return 2
+    except RuntimeError as err:
+        # pathlib on Python 3.11 reports a symbolic link loop as a RuntimeError.
+        if args.debug or not str(err).startswith("Symlink loop"):
+            raise
+        _print_error(args.command, f"{err}: a symbolic link in the path points to itself")
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _print_error(command: str, message: str) -> None:
+    """One line on stderr, with control characters of user strings (labels, paths) escaped
+    so they cannot drive the terminal, and bounded so a huge value cannot flood it."""
+    from whichmodel.cli.common import printable
+
+    text = printable(message)
+    if len(text) > 2000:
+        text = text[:2000] + f"… ({len(text):,} characters in all)"
+    print(f"whichmodel {command}: error: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
-from whichmodel.errors import UsageError
+from whichmodel.errors import UsageError, quote, shorten
 
 TEXT_HELP = ("column holding the text, or a template over several columns, e.g. "
              "'{Title}\\n{Abstract Note}' (\\n becomes a newline)")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, label: bool = True,
-                       label_required: bool = True) -> None:
-    """--text, --label, --label-sep, --drop-invalid: how to read the user's file."""
-    parser.add_argument("--text", required=True, metavar="COLUMN|TEMPLATE", help=TEXT_HELP)
+                       label_required: bool = True, text_required: bool = True) -> None:
+    """--text, --label, --label-sep, --drop-invalid: how to read the user's file.
+
+    Commands that read a saved model (predict, evaluate) pass ``text_required=False``: the
+    model remembers the fields it was trained on, and those are the defaults.
+    """
+    parser.add_argument("--text", required=text_required, metavar="COLUMN|TEMPLATE",
+                        help=TEXT_HELP + ("" if text_required else
+                                          " (default: the one the model was trained with)"))
     if label:
         parser.add_argument("--label", required=label_required, metavar="COLUMN",
                             help="column holding the label (or a list of labels)")
@@ -28,15 +35,28 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, label: bool = True,
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
-    """``["C=3", "lr=5e-5"]`` -> ``{"C": 3, "lr": 5e-05}`` (YAML scalars; 5e-5 is a number)."""
-    from whichmodel.yaml_scalars import safe_load
+    """``["C=3", "lr=5e-5"]`` -> ``{"C": 3, "lr": 5e-05}`` (YAML scalars; 5e-5 is a number).
+
+    A value that is not YAML, or an alias bomb (``[&a [x,x], *a, ...]``), is one
+    `UsageError` line quoting it shortly."""
+    import yaml
+
+    from whichmodel.yaml_scalars import YAMLLimitError, safe_load
 
     settings: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
-        settings[key.strip().replace("-", "_")] = safe_load(value)
+            raise UsageError(f"--set expects KEY=VALUE, got {quote(pair)}")
+        try:
+            settings[key.strip().replace("-", "_")] = safe_load(value)
+        except YAMLLimitError as err:
+            raise UsageError(f"--set {quote(key.strip(), 40)}: {err}") from None
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise UsageError(f"--set {quote(key.strip(), 40)}: cannot read the value "
+                             f"{quote(value)}: {shorten(problem)}; write a number, a word, "
+                             "true/false or a [list]") from None
     return settings
 
 
@@ -49,8 +69,8 @@ def hint_label_separator(dataset: Any, label_sep: str | None, console: Any) -> N
         joined = sorted({c for c in dataset.classes if sep in str(c)}, key=str)
         if joined:
             console.print(f"[yellow]{len(joined)} label(s) contain {sep!r} (e.g. "
-                          f"{joined[0]!r}) and count as classes of their own; if they are "
-                          f"lists of labels, pass --label-sep '{sep}'[/]")
+                          f"{plain(repr(joined[0]))}) and count as classes of their own; if "
+                          f"they are lists of labels, pass --label-sep '{sep}'[/]")
             return
 
 
@@ -58,7 +78,28 @@ def report_dropped(dataset: Any, console: Any) -> None:
     """Say how many rows were dropped and why: nothing is dropped silently."""
     dropped = getattr(dataset, "dropped", None) or {}
     for reason, count in dropped.items():
-        console.print(f"[yellow]dropped {count} row(s) from {dataset.source}: {reason}[/]")
+        console.print(f"[yellow]dropped {count} row(s) from {plain(dataset.source)}: "
+                      f"{plain(reason)}[/]")
+
+
+# C0/C1 control characters (ANSI escape sequences start with ESC) and the Unicode
+# direction overrides that can make a terminal show text other than what is there.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: Any) -> str:
+    """``str(value)`` with control characters shown as escapes (``\\x1b``, ``\\n``): a
+    label or a file name must never move the cursor, recolour or clear the user's terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"),
+                        str(value))
+
+
+def plain(value: Any) -> str:
+    """A user string (label, candidate name, path) made safe inside rich markup: printable,
+    and with ``[`` escaped, so ``[/]`` or ``[link=...]`` in a label is text, not markup."""
+    from rich.markup import escape
+
+    return escape(printable(value))
 
 
 def make_console(stderr: bool = False):

@@ -7,7 +7,7 @@ import json
 import sys
 
 from whichmodel.cli.common import add_data_arguments, make_console, report_dropped
-from whichmodel.errors import DataError
+from whichmodel.errors import DataError, UsageError
 
 EXAMPLES = """\
 examples:
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", metavar="DIR", help="folder written by `whichmodel train`")
     parser.add_argument("data", metavar="DATA", help="labelled file or dataset")
-    add_data_arguments(parser)
+    add_data_arguments(parser, label_required=False, text_required=False)
     parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N",
                         help="items per prediction batch (default 64)")
@@ -38,14 +38,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from whichmodel.cli.predict import predict_in_batches
+    from whichmodel.cli.predict import model_field, predict_in_batches
     from whichmodel.data import load_dataset
     from whichmodel.evaluate import classification_metrics
     from whichmodel.models.base import load_model
 
     console = make_console(stderr=args.json)
     model = load_model(args.model_dir)
-    dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
+    text = model_field(model, args.text, "text", "--text")
+    label = model_field(model, args.label, "label", "--label")
+    if label is None:
+        raise UsageError("the model does not record its label column; pass --label")
+    label_sep = (args.label_sep if args.label_sep is not None or args.label
+                 else model_field(model, None, "label_sep", "--label-sep"))
+    dataset = load_dataset(args.data, text, label, label_sep=label_sep,
                            split=args.split, drop_invalid=args.drop_invalid)
     report_dropped(dataset, console)
     check_labels_known(dataset, model.classes_, allow=args.allow_unseen_labels)
@@ -77,6 +83,9 @@ def check_labels_known(dataset, classes: list, *, allow: bool) -> None:
 def print_metrics(metrics: dict, console) -> None:
     """A short human summary: headline numbers and the weakest classes."""
     from rich.table import Table
+    from rich.text import Text
+
+    from whichmodel.cli.common import printable
 
     console.print(f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  "
                   f"macro-F1={metrics['macro_f1']:.4f}"
@@ -86,6 +95,6 @@ def print_metrics(metrics: dict, console) -> None:
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, row in per_class[:10]:
-        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+        table.add_row(Text(printable(name)), f"{row['precision']:.3f}", f"{row['recall']:.3f}",
                       f"{row['f1']:.3f}", str(row["support"]))
     console.print(table)

@@ -1,103 +1,113 @@
-"""`whichmodel predict`: label a file with a saved model (local, streaming in batches)."""
+"""`whichmodel predict`: label a file (or standard input) with a saved model, in chunks."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
+import sys
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from whichmodel.cli.common import add_data_arguments, make_console, report_dropped
+from whichmodel.cli.common import add_data_arguments, make_console, plain
 from whichmodel.errors import UsageError
 
 EXAMPLES = """\
 examples:
-  whichmodel predict models/tfidf new.csv --text review --out predictions.csv
+  whichmodel predict models/tfidf new.csv --out predictions.csv
   whichmodel predict models/setfit8 inbox.jsonl --text "{subject}\\n{body}" --out labels.jsonl
+  echo "my card was charged twice" | whichmodel predict models/setfit8 -
+  whichmodel predict models/tfidf big.parquet --out labels.parquet --batch-size 256
 
-The output has one row per input row: row (its row in the input), text, prediction,
-confidence (the top-class probability). CSV, TSV, JSONL or Parquet, by the suffix of --out.
+The output has one row per input row: row (its row in the input, or the line number on
+standard input), text, prediction, confidence (the top-class probability). CSV, TSV, JSONL
+or Parquet, by the suffix of --out; without --out, JSON lines on standard output. The
+input is read and written in chunks, so its length is not limited by memory. --text
+defaults to the text column or template the model was trained with.
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "predict", help="label a file with a saved model",
-        description="Predict labels for every row of a file with a saved model.",
+        "predict", help="label a file or standard input with a saved model",
+        description="Predict labels for every row of a file (or every line of standard "
+                    "input, INPUT '-') with a saved model.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", metavar="DIR", help="folder written by `whichmodel train`")
-    parser.add_argument("data", metavar="INPUT", help="file or dataset to label")
-    add_data_arguments(parser, label=False)
+    parser.add_argument("data", metavar="INPUT",
+                        help="file or dataset to label, or '-' for one text per line on "
+                             "standard input")
+    add_data_arguments(parser, label=False, text_required=False)
     parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N",
                         help="items per prediction batch (default 64)")
-    parser.add_argument("--out", required=True, metavar="OUT",
+    parser.add_argument("--out", metavar="OUT",
                         help="file to write (.csv, .tsv, .jsonl or .parquet; replaced if it "
-                             "exists, never the input file)")
+                             "exists, never the input or a file of the model); default: JSON "
+                             "lines on standard output")
     parser.set_defaults(func=run)
 
 
-def predict_in_batches(model, texts: list[str], batch_size: int, console) -> np.ndarray:
+def predict_in_batches(model: Any, texts: list[str], batch_size: int, console: Any):
     """`predict_proba` over ``texts`` in batches, with a progress bar for long inputs."""
     from rich.progress import Progress
 
+    from whichmodel.batch import predict_proba_in_batches
+
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    chunks = []
     with Progress(console=console, transient=True, disable=len(texts) <= batch_size) as bar:
         task = bar.add_task("predicting", total=len(texts))
-        for start in range(0, len(texts), batch_size):
-            chunks.append(model.predict_proba(texts[start:start + batch_size]))
-            bar.advance(task, min(batch_size, len(texts) - start))
-    return np.concatenate(chunks) if chunks else np.zeros((0, len(model.classes_)))
+        return predict_proba_in_batches(model, texts, batch_size,
+                                        lambda n: bar.advance(task, n))
 
 
-def write_table(frame, path: Path) -> None:
-    """Write by suffix, atomically: a crash never leaves a half-written output file."""
-    suffix = path.suffix.lower()
-    writers = {".csv": lambda f, p: f.to_csv(p, index=False),
-               ".tsv": lambda f, p: f.to_csv(p, index=False, sep="\t"),
-               ".jsonl": lambda f, p: f.to_json(p, orient="records", lines=True,
-                                                force_ascii=False),
-               ".parquet": lambda f, p: f.to_parquet(p, index=False)}
-    if suffix not in writers:
-        raise UsageError(f"--out {path}: unsupported suffix {suffix!r}; use one of "
-                         f"{', '.join(writers)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        writers[suffix](frame, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def model_field(model: Any, given: str | None, field: str, flag: str) -> str | None:
+    """``given``, else the field the model was trained with, else a `UsageError`."""
+    if given is not None:
+        return given
+    saved = (getattr(model, "input_fields_", None) or {}).get(field)
+    if saved is None and field == "text":
+        raise UsageError(f"the model does not record its text column (it was trained by an "
+                         f"older whichmodel or from Python); pass {flag}")
+    return saved
+
+
+def check_output(out: str | None, data: str, model_dir: str) -> None:
+    """--out must be neither the input nor a file inside the model folder."""
+    if out is None:
+        return
+    target = Path(out).expanduser().resolve()
+    if data != "-" and Path(data).exists() and target == Path(data).expanduser().resolve():
+        raise UsageError(f"--out {out} is the input file; write the predictions to a new "
+                         "file (the input is never overwritten)")
+    model = Path(model_dir).expanduser().resolve()
+    if target == model or model in target.parents:
+        raise UsageError(f"--out {out} is inside the model folder {model_dir}; write the "
+                         "predictions elsewhere (a model folder holds only the model)")
+    if target.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a file name such as "
+                         "predictions.csv")
 
 
 def run(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    from whichmodel.data import load_dataset
+    from whichmodel.batch import predict_file
     from whichmodel.models.base import load_model
 
-    console = make_console()
-    out = Path(args.out)
-    if out.resolve() == Path(args.data).resolve():
-        raise UsageError(f"--out {args.out} is the input file; write the predictions to a new "
-                         "file (the input is never overwritten)")
+    console = make_console(stderr=True)  # stdout may carry the predictions
+    check_output(args.out, args.data, args.model_dir)
     model = load_model(args.model_dir)
-    dataset = load_dataset(args.data, args.text, None, split=args.split,
-                           drop_invalid=args.drop_invalid)
-    report_dropped(dataset, console)
-    proba = predict_in_batches(model, dataset.texts, args.batch_size, console)
-    labels = model.decode(proba)
-    frame = pd.DataFrame({
-        "row": dataset.row_numbers, "text": dataset.texts,
-        "prediction": ["|".join(map(str, p)) if isinstance(p, list) else p for p in labels],
-        "confidence": proba.max(axis=1) if len(proba) else [],
-    })
-    write_table(frame, out)
-    console.print(f"wrote {len(frame)} predictions to {out}")
+    text = "text" if args.data == "-" else model_field(model, args.text, "text", "--text")
+    with Progress(SpinnerColumn(), TextColumn("predicting: {task.completed:,} rows"),
+                  console=console, transient=True,
+                  disable=args.out is None or not console.is_terminal) as bar:
+        task = bar.add_task("predicting", total=None)
+        result = predict_file(model, args.data, text, args.out, batch_size=args.batch_size,
+                              drop_invalid=args.drop_invalid, split=args.split,
+                              on_progress=lambda n: bar.advance(task, n))
+    for reason, count in result.dropped.items():
+        console.print(f"[yellow]skipped {count} row(s) of {plain(args.data)}: {reason}[/]")
+    where = args.out if args.out is not None else "standard output"
+    if args.out is not None or not sys.stdout.isatty():
+        console.print(f"wrote {result.n_written} predictions to {plain(where)}")
     return 0
