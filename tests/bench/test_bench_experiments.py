@@ -14,9 +14,10 @@ import shutil
 import pytest
 
 from whichmodel.bench import runner
+from whichmodel.bench.identity import experiment_id
 from whichmodel.bench.ledger import LEGACY_SPEC, Ledger, read_meta, read_records
 from whichmodel.bench.record import RunRecord, experiment_of
-from whichmodel.bench.runner import experiment_id, plan_runs, run_benchmark
+from whichmodel.bench.runner import plan_runs, run_benchmark
 from whichmodel.bench.spec import load_spec
 from whichmodel.choose import summarize
 from whichmodel.cli import main

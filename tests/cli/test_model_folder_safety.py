@@ -255,3 +255,39 @@ def test_hostile_labels_are_printed_as_plain_text(hostile_csv, tmp_path):
     assert done.returncode == 2
     _assert_inert(done.stderr)
     assert "\\x1b[31mnew" in done.stderr
+
+
+def test_hostile_candidate_names_and_labels_in_bench_and_choose(hostile_csv, tmp_path):
+    import yaml
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "dataset": {"train": str(hostile_csv), "text": "text", "label": "label",
+                    "test_size": 0.5},
+        "budgets": ["all"], "seeds": [0],
+        "candidates": [{"name": "[/]\x1b[2J", "family": "tfidf"},
+                       {"name": "[bold]x", "family": "tfidf", "settings": {"C": 0.5}}],
+        "scenario": {"min_quality": 0.0}}))
+    env = {**__import__("os").environ, "COLUMNS": "200"}
+    for args in (["bench", str(spec)], ["choose", str(tmp_path / "spec.sqlite"), "--volume",
+                                        "1e6"]):
+        done = subprocess.run([sys.executable, "-m", "whichmodel", *args], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        _assert_inert(done.stdout + done.stderr)
+    assert "[/]\\x1b[2J" in done.stdout and "[bold]x" in done.stdout
+
+
+def test_bench_checks_backbones_before_any_run(hostile_csv, tmp_path):
+    import yaml
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "dataset": {"train": str(hostile_csv), "text": "text", "label": "label"},
+        "candidates": [{"name": "emb", "family": "embedding",
+                        "settings": {"backbone": "all-MiniLM-L6-v3"}}]}))
+    done = subprocess.run([sys.executable, "-m", "whichmodel", "bench", str(spec)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "settings.backbone" in done.stderr and "all-MiniLM-L6-v2" in done.stderr
+    assert not (tmp_path / "spec.sqlite").exists()

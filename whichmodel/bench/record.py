@@ -17,7 +17,7 @@ def run_key(dataset: str, candidate: str, settings: dict[str, Any], budget: str,
             seed: int, extra: dict[str, Any] | None = None) -> str:
     """Stable identity of a run: a rerun with the same key is skipped by the runner.
 
-    ``dataset`` is the experiment id (`whichmodel.bench.runner.experiment_identity`);
+    ``dataset`` is the experiment id (`whichmodel.bench.identity.experiment_identity`);
     ``extra`` holds whatever else changes the measured numbers (measure settings, code
     versions). Without ``extra`` the key is the one older whichmodel versions wrote.
     """

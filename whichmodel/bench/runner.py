@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 import os
 import platform
@@ -36,6 +35,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from whichmodel.bench.display import RunDisplay
+from whichmodel.bench.identity import (
+    code_versions,
+    describe_experiment,
+    experiment_id,
+    spec_id,
+)
 from whichmodel.bench.ledger import (
     EXPERIMENT_PREFIX,
     LEGACY_SPEC,
@@ -45,16 +51,11 @@ from whichmodel.bench.ledger import (
 )
 from whichmodel.bench.probe import PeakMemory, probe_inference, timed_fit, uncached_embeddings
 from whichmodel.bench.record import RunRecord, run_key, settings_key
-from whichmodel.bench.spec import Budget, CandidateSpec, DatasetSpec, ExperimentSpec
+from whichmodel.bench.spec import Budget, CandidateSpec, ExperimentSpec
 from whichmodel.errors import SpecError, quote
 
 # Settings through which a family takes its random seed, in order of preference.
 _SEED_SETTINGS = ("seed", "random_state")
-# Packages whose version changes what a run measures; part of every run key.
-CODE_PACKAGES = ("whichmodel", "torch", "transformers", "sentence-transformers",
-                 "scikit-learn")
-_HASH_CHUNK = 1 << 20
-_fingerprints: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
 
 
 def plan_runs(spec: ExperimentSpec) -> list[tuple[CandidateSpec, Budget, int, str]]:
@@ -66,96 +67,12 @@ def plan_runs(spec: ExperimentSpec) -> list[tuple[CandidateSpec, Budget, int, st
             for c, b, s in spec.runs()]
 
 
-def code_versions() -> dict[str, str]:
-    """Installed versions of `CODE_PACKAGES` (absent ones left out)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in CODE_PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def experiment_identity(dataset: DatasetSpec) -> dict[str, Any]:
-    """Everything about the data that changes results, as a JSON-ready dict.
-
-    Local files count by content (sha256 of their bytes), so moving a project folder
-    keeps its ledger valid and editing a test file in place does not; hub datasets and
-    URIs count by name. The dataset's display identity is included because rows carry it.
-    """
-    held_out: dict[str, Any] = ({"test": source_fingerprint(dataset.test)} if dataset.test
-                                else {"test_size": dataset.test_size,
-                                      "split_seed": dataset.split_seed})
-    return {"dataset": dataset.identity, "train": source_fingerprint(dataset.train),
-            "held_out": held_out, "text": dataset.text, "label": dataset.label,
-            "label_sep": dataset.label_sep, "drop_invalid": dataset.drop_invalid}
-
-
-def experiment_id(spec: ExperimentSpec | DatasetSpec) -> str:
-    """Short hash of `experiment_identity`: the ``experiment`` field of the spec's rows."""
-    dataset = spec.dataset if isinstance(spec, ExperimentSpec) else spec
-    payload = json.dumps(experiment_identity(dataset), sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
-
-
-def source_fingerprint(source: str) -> str:
-    """``sha256:<hex>`` of a local file's bytes (a folder: of its files' names and bytes),
-    else ``name:<source>`` for a hub dataset or URI. Cached per (path, size, mtime)."""
-    path = Path(source)
-    try:
-        if path.is_file():
-            return f"sha256:{_file_digest(path)}"
-        if path.is_dir():
-            digest = hashlib.sha256()
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                digest.update(child.relative_to(path).as_posix().encode("utf-8") + b"\0")
-                digest.update(_file_digest(child).encode("ascii"))
-            return f"sha256:{digest.hexdigest()}"
-    except OSError as err:
-        raise SpecError(f"dataset: cannot read {source} ({err.strerror or err}); check the "
-                        "path and its permissions") from None
-    return f"name:{source}"
-
-
-def _file_digest(path: Path) -> str:
-    stat = path.stat()
-    cache_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if cache_key not in _fingerprints:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-                digest.update(chunk)
-        _fingerprints[cache_key] = digest.hexdigest()
-    return _fingerprints[cache_key]
-
-
-def spec_id(spec: ExperimentSpec, experiment: str) -> str:
-    """Which spec a ledger's price overrides belong to: its experiment and what it runs
-    (candidates, budgets, seeds). Re-running the same spec with edited `prices:` replaces
-    its own entry; another spec on the same data adds one beside it."""
-    plan = [experiment, [[c.name, c.family, c.settings] for c in spec.candidates],
-            [b.label for b in spec.budgets], spec.seeds]
-    return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode("utf-8")
-                          ).hexdigest()[:12]
-
-
-def _describe_experiment(spec: ExperimentSpec) -> dict[str, Any]:
-    """What `choose` lists when a ledger holds several experiments: the identity plus
-    the paths as written (not part of the id) for a human to recognise."""
-    d = spec.dataset
-    return {**experiment_identity(d), "train_file": d.train_as_written or d.train,
-            "test_file": (d.test_as_written or d.test) if d.test else None}
-
-
 def _record_spec(ledger: Ledger, spec: ExperimentSpec, experiment: str) -> None:
     """Store the spec in the ledger's meta: the last one (for older readers), this
     experiment's description, and this spec's prices keyed by its own id."""
     meta = ledger.meta()
     values = {"spec": spec.model_dump_json(),
-              f"{EXPERIMENT_PREFIX}{experiment}": json.dumps(_describe_experiment(spec),
+              f"{EXPERIMENT_PREFIX}{experiment}": json.dumps(describe_experiment(spec),
                                                               sort_keys=True),
               f"{SPEC_PREFIX}{spec_id(spec, experiment)}": json.dumps({
                   "experiment": experiment, "source": spec.source,
@@ -211,7 +128,7 @@ def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bo
         if todo:
             train, test = load_data(spec)
             env = environment()
-            with _Display(len(plan), len(plan) - len(todo), enabled=progress,
+            with RunDisplay(len(plan), len(plan) - len(todo), enabled=progress,
                           console=console) as display:
                 for candidate, budget, seed, key in todo:
                     display.start(candidate.name, budget.label, seed)
@@ -381,105 +298,3 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-class _Display:
-    """Live progress on stderr: overall bar, the run in flight, the last results."""
-
-    def __init__(self, total: int, done: int, *, enabled: bool, console: Any = None,
-                 last: int = 8) -> None:
-        self.enabled = enabled
-        self.total, self.done, self.last = total, done, last
-        self.results: list[RunRecord] = []
-        self.current = ""
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.console = console or Console(stderr=True)
-        if console is None and not self.console.is_terminal:
-            self.console = Console(stderr=True, width=120)  # logs: no need to squeeze
-        self.progress = Progress(TextColumn("[bold]bench"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=self.console)
-        self.task = self.progress.add_task("runs", total=total, completed=done)
-        self.live: Any = None
-
-    def __enter__(self) -> _Display:
-        if self.enabled:
-            from rich.live import Live
-
-            if self.done:
-                self.console.print(f"skipping {self.done} finished run(s) already in the "
-                                   "ledger")
-            self.live = Live(self._render(), console=self.console, refresh_per_second=4)
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled and self.live is not None:
-            self.current = "" if exc[0] is None else "interrupted"
-            self.live.update(self._render())
-            self.live.__exit__(*exc)
-            if not self.console.is_terminal:
-                self.console.line()
-
-    def start(self, candidate: str, budget: str, seed: int) -> None:
-        self.current = f"running {candidate}  budget {budget}  seed {seed}"
-        if self.enabled:
-            self.live.update(self._render())
-
-    def finished(self, record: RunRecord) -> None:
-        self.results = (self.results + [record])[-self.last:]
-        if not self.enabled:
-            return
-        self.progress.advance(self.task)
-        if not self.console.is_terminal:  # logs for CI: Live shows only the final frame
-            self.console.print(_one_line(record))
-        self.live.update(self._render())
-
-    def _render(self) -> Any:
-        from rich import box
-        from rich.console import Group
-        from rich.table import Table
-
-        table = Table(title="last results", title_justify="left", box=box.SIMPLE_HEAD)
-        for name in ("candidate", "budget", "seed", "accuracy", "macro-F1", "train s",
-                     "items/s", "p95 ms", "peak MiB"):
-            table.add_column(name, justify="left" if name == "candidate" else "right")
-        for r in self.results:
-            if r.status != "ok":
-                table.add_row(r.candidate, r.budget, str(r.seed), "[red]failed[/red]")
-                continue
-            table.add_row(r.candidate, r.budget, str(r.seed), _fmt(r.accuracy, 3),
-                          _fmt(r.macro_f1, 3), _fmt(r.train_seconds, 1),
-                          _fmt(r.throughput_items_per_s, 0), _fmt(r.latency_p95_ms, 1),
-                          _fmt(r.peak_rss_mib, 0))
-        failed = [r for r in self.results if r.status != "ok"]
-        if failed:
-            table.caption = f"[red]last failure: {_one_line(failed[-1])[:300]}[/red]"
-            table.caption_justify = "left"
-        parts: list[Any] = [self.progress]
-        if self.current:
-            parts.append(self.current)
-        if self.results:
-            parts.append(table)
-        return Group(*parts)
-
-
-def _fmt(value: float | None, digits: int) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _one_line(r: RunRecord) -> str:
-    head = f"{r.candidate} budget {r.budget} seed {r.seed}:"
-    if r.status != "ok":
-        return f"{head} failed: {r.error}"
-    return (f"{head} accuracy {_fmt(r.accuracy, 3)}, train {_fmt(r.train_seconds, 1)} s, "
-            f"{_fmt(r.throughput_items_per_s, 0)} items/s, p95 {_fmt(r.latency_p95_ms, 1)} ms")

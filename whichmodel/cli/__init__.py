@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _print_error(command: str, message: str) -> None:
     """One line on stderr, with control characters of user strings (labels, paths) escaped
     so they cannot drive the terminal, and bounded so a huge value cannot flood it."""
-    from whichmodel.cli.common import printable
+    from whichmodel.terminal import printable
 
     text = printable(message)
     if len(text) > 2000:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from whichmodel.errors import UsageError
+from whichmodel.errors import SettingError, SpecError, UsageError, quote
+from whichmodel.terminal import printable
 
 if TYPE_CHECKING:
     from whichmodel.bench.spec import ExperimentSpec
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from whichmodel.bench.spec import load_spec
 
     spec = load_spec(args.spec)
+    check_backbones(spec)
     if args.mlflow:
         import importlib.util
 
@@ -83,20 +85,23 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     if not args.quiet:
         print(f"bench: {len(spec.candidates)} candidate(s) × {len(spec.budgets)} budget(s) "
-              f"× {len(spec.seeds)} seed(s) = {n_runs} run(s); ledger {ledger}", file=out)
+              f"× {len(spec.seeds)} seed(s) = {n_runs} run(s); ledger {printable(ledger)}",
+              file=out)
     try:
         records = run_benchmark(spec, ledger, progress=not args.quiet,
                                 retry_failed=args.retry_failed)
     except KeyboardInterrupt:
-        print(f"interrupted; finished runs are kept in {ledger}. Run the same command "
+        print(f"interrupted; finished runs are kept in {printable(ledger)}. Run the same command "
               "again to resume.", file=sys.stderr)
         return 130
 
     ok = sum(r.status == "ok" for r in records)
     failed = [r for r in records if r.status != "ok"]
-    print(f"{ok} of {n_runs} run(s) ok, {len(failed)} failed; ledger: {ledger}", file=out)
-    for r in failed[:5]:
-        print(f"  failed: {r.candidate} budget {r.budget} seed {r.seed}: {r.error}", file=out)
+    print(f"{ok} of {n_runs} run(s) ok, {len(failed)} failed; ledger: {printable(ledger)}",
+          file=out)
+    for r in failed[:5]:  # names and errors are the user's strings: escaped, never raw
+        print(printable(f"  failed: {r.candidate} budget {r.budget} seed {r.seed}: "
+                        f"{r.error}"), file=out)
     if len(failed) > 5:
         print(f"  … and {len(failed) - 5} more (see the ledger's error column)", file=out)
     if records and not ok:
@@ -112,14 +117,32 @@ def run(args: argparse.Namespace) -> int:
 
     print("next:", file=out)
     flags = " ".join(scenario_flags(spec) + _experiment_flag(ledger, records))
-    print(f"  whichmodel choose {ledger} {flags}", file=out)
-    print(f"  whichmodel report {ledger} {flags} --out {ledger.with_suffix('.html')}",
-          file=out)
+    print(printable(f"  whichmodel choose {ledger} {flags}"), file=out)
+    print(printable(f"  whichmodel report {ledger} {flags} --out "
+                    f"{ledger.with_suffix('.html')}"), file=out)
     if spec.prices:
         print("  (choose and report price these runs with this spec's `prices:` overrides, "
               "stored in the ledger for its experiment; --prices FILE replaces them)",
               file=out)
     return 0  # failed runs are results too (if some succeeded): listed above, retried
+
+
+def check_backbones(spec: ExperimentSpec) -> None:
+    """Every candidate's backbone must load, checked before any run: a typo would
+    otherwise fail each of its runs after minutes of hub retries."""
+    from whichmodel.backbones import check_backbone
+    from whichmodel.models.base import family_settings, get_family
+
+    for candidate in spec.candidates:
+        if "backbone" not in family_settings(candidate.family):
+            continue
+        backbone = candidate.settings.get("backbone") or get_family(
+            candidate.family)().get_params()["backbone"]
+        try:
+            check_backbone(str(backbone))
+        except SettingError as err:
+            raise SpecError(f"{spec.source}: candidates: {quote(candidate.name)}: "
+                            f"settings.backbone: {err}") from None
 
 
 def _experiment_flag(ledger: Path, records: list) -> list[str]:

@@ -23,10 +23,13 @@ examples:
   whichmodel choose runs.sqlite --metric macro_f1 --min-quality 0.8 --volume 1e8/month \\
       --hardware t4 --horizon-months 24 --prices our-prices.yaml
   whichmodel choose runs.sqlite --min-accuracy 0.9 --volume 5e6 --json > choice.json
+  whichmodel choose runs.sqlite --dataset spec.yaml --volume 5e6   # one experiment of many
 
-Costs use the dated list prices shipped with whichmodel (prices.yaml), with the
-`prices:` overrides of the spec that filled the ledger; --prices FILE (same shape as a
-spec's `prices:` section) replaces those overrides. Latency and throughput are
+A ledger may hold several experiments (other data files, test sets or splits): choose
+never averages them, and asks for --dataset when there is more than one. Costs use the
+dated list prices shipped with whichmodel (prices.yaml), with the `prices:` overrides of
+the spec(s) that ran the chosen experiment; --prices FILE (same shape as a spec's
+`prices:` section) replaces those overrides. Latency and throughput are
 measured on the benchmark machine and scaled by the --hardware entry's speed factor, an
 assumption you can override there too.
 """
@@ -80,8 +83,11 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, volume_required: 
                             "the better model wins (default 0.01; 0 = strictly cheapest)")
     group.add_argument("--prices", metavar="FILE",
                        help="YAML of price overrides (default: the spec's, from the ledger)")
-    group.add_argument("--dataset", metavar="NAME",
-                       help="only runs on this dataset (when the ledger holds several)")
+    group.add_argument("--dataset", metavar="NAME|ID|SPEC.yaml",
+                       help="the experiment to choose for, when the ledger holds several: "
+                            "a dataset name, an experiment id (or its first 4+ characters, "
+                            "as the error listing them shows), or the spec file that ran it "
+                            "(then priced with that spec's overrides)")
 
 
 def parse_volume(text: str, per: str | None) -> float:
@@ -241,7 +247,7 @@ def _pick(path: str, records: list[Any], meta: dict[str, str],
     from whichmodel.errors import quote
 
     if Path(value).suffix.lower() in (".yaml", ".yml") and Path(value).is_file():
-        from whichmodel.bench.runner import experiment_id
+        from whichmodel.bench.identity import experiment_id
         from whichmodel.bench.spec import load_spec
 
         spec = load_spec(value)
@@ -340,7 +346,7 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
     from rich.text import Text
 
     from whichmodel.choose import cost_vs_winner, describe_switches
-    from whichmodel.cli.common import plain, printable
+    from whichmodel.terminal import plain, printable
 
     # Piped output (CI logs, `| tee`) gets a wide table instead of rich's 80 columns.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)

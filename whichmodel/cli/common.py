@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from whichmodel.errors import UsageError, quote, shorten
+from whichmodel.terminal import plain
 
 TEXT_HELP = ("column holding the text, or a template over several columns, e.g. "
              "'{Title}\\n{Abstract Note}' (\\n becomes a newline)")
@@ -80,26 +80,6 @@ def report_dropped(dataset: Any, console: Any) -> None:
     for reason, count in dropped.items():
         console.print(f"[yellow]dropped {count} row(s) from {plain(dataset.source)}: "
                       f"{plain(reason)}[/]")
-
-
-# C0/C1 control characters (ANSI escape sequences start with ESC) and the Unicode
-# direction overrides that can make a terminal show text other than what is there.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(value: Any) -> str:
-    """``str(value)`` with control characters shown as escapes (``\\x1b``, ``\\n``): a
-    label or a file name must never move the cursor, recolour or clear the user's terminal."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"),
-                        str(value))
-
-
-def plain(value: Any) -> str:
-    """A user string (label, candidate name, path) made safe inside rich markup: printable,
-    and with ``[`` escaped, so ``[/]`` or ``[link=...]`` in a label is text, not markup."""
-    from rich.markup import escape
-
-    return escape(printable(value))
 
 
 def make_console(stderr: bool = False):

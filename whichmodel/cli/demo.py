@@ -7,7 +7,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from whichmodel.cli.common import make_console, plain
+from whichmodel.cli.common import make_console
+from whichmodel.terminal import plain
 
 
 def demo_data_path() -> Path:

@@ -85,7 +85,7 @@ def print_metrics(metrics: dict, console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from whichmodel.cli.common import printable
+    from whichmodel.terminal import printable
 
     console.print(f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  "
                   f"macro-F1={metrics['macro_f1']:.4f}"

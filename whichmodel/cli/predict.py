@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from whichmodel.cli.common import add_data_arguments, make_console, plain
+from whichmodel.cli.common import add_data_arguments, make_console
 from whichmodel.errors import UsageError
+from whichmodel.terminal import plain
 
 EXAMPLES = """\
 examples:

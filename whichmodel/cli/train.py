@@ -10,10 +10,10 @@ from whichmodel.cli.common import (
     hint_label_separator,
     make_console,
     parse_settings,
-    plain,
     report_dropped,
 )
 from whichmodel.errors import UsageError
+from whichmodel.terminal import plain
 
 EXAMPLES = """\
 examples:
