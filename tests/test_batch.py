@@ -14,6 +14,7 @@ import pytest
 
 from whichmodel.batch import PredictionWriter, predict_file, read_text_chunks
 from whichmodel.errors import DataError
+from whichmodel.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,8 @@ def test_chunked_prediction_equals_predicting_everything_at_once(tfidf_model, ma
                                                                  tmp_path, source, target):
     frame, paths = many_rows
     out = tmp_path / f"out{target}"
-    result = predict_file(tfidf_model, paths[source], "{text} #{id}", out, batch_size=64,
+    predictor = Predictor(tfidf_model, batch_size=64)
+    result = predict_file(predictor, paths[source], "{text} #{id}", out,
                           chunk_rows=300)  # 9 chunks, the last one short
     assert result.n_written == len(frame)
     written = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"),

@@ -9,9 +9,11 @@ because a benchmark encodes the same texts for many candidates, budgets and seed
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import importlib
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -223,33 +225,40 @@ class EmbeddingCache:
     def __init__(self, max_items: int = 500_000) -> None:
         self.max_items = max_items
         self._vectors: dict[str, dict[str, np.ndarray]] = {}
-        self._bypass = False
+        # Per thread (and per asyncio task), not per process: a speed probe or a server
+        # request that bypasses the cache must not change what another thread sees.
+        self._bypass: contextvars.ContextVar[bool] = contextvars.ContextVar(
+            f"whichmodel-embedding-cache-bypass-{id(self)}", default=False)
+        self._lock = threading.Lock()
 
     def encode(self, backbone: str, texts: Sequence[str], batch_size: int = 64,
                show_progress_bar: bool = False) -> np.ndarray:
         """Embeddings (n, dim) float32, L2-normalised; computes only texts not seen yet."""
-        if self._bypass:
+        if self._bypass.get():
             return _encode(backbone, list(texts), batch_size, show_progress_bar)
-        store = self._vectors.setdefault(resolve_backbone(backbone), {})
-        missing = list(dict.fromkeys(t for t in texts if t not in store))
+        with self._lock:
+            store = self._vectors.setdefault(resolve_backbone(backbone), {})
+            missing = list(dict.fromkeys(t for t in texts if t not in store))
         fresh: dict[str, np.ndarray] = {}
         if missing:
             vectors = _encode(backbone, missing, batch_size, show_progress_bar)
             fresh = dict(zip(missing, vectors))
-            room = max(0, self.max_items - len(self))
-            store.update(list(fresh.items())[:room])
+            with self._lock:
+                room = max(0, self.max_items - len(self))
+                store.update(list(fresh.items())[:room])
         if not texts:
             return np.zeros((0, 0), np.float32)
         return np.stack([store[t] if t in store else fresh[t] for t in texts])
 
     @contextlib.contextmanager
-    def bypassed(self) -> Iterator[None]:
-        """Within this block every call encodes afresh (for honest timing)."""
-        previous, self._bypass = self._bypass, True
+    def bypassed(self, bypass: bool = True) -> Iterator[None]:
+        """Within this block every call *of this thread* encodes afresh (honest timing);
+        ``bypass=False`` is a no-op, so callers can pass a per-call option through."""
+        token = self._bypass.set(bypass or self._bypass.get())
         try:
             yield
         finally:
-            self._bypass = previous
+            self._bypass.reset(token)
 
     def clear(self) -> None:
         """Drop every cached vector (frees memory between unrelated benchmarks)."""

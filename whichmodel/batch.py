@@ -278,20 +278,24 @@ def _native(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else str(value)
 
 
-def predict_file(model: Any, source: str | Path, text: str, out: str | Path | None, *,
-                 batch_size: int = 64, drop_invalid: bool = False, split: str | None = None,
+def predict_file(predictor: Any, source: str | Path, text: str, out: str | Path | None, *,
+                 drop_invalid: bool = False, split: str | None = None,
                  chunk_rows: int = CHUNK_ROWS,
                  on_progress: Callable[[int], None] | None = None) -> BatchResult:
-    """Label every row of ``source`` with ``model`` and write ``out`` (None: stdout).
+    """Label every row of ``source`` and write ``out`` (None: JSON lines on stdout).
 
-    The output has one row per predicted input row: ``row`` (its row in the input),
-    ``text``, ``prediction`` (labels joined by ``|`` when multi-label) and ``confidence``
-    (the top-class probability). ``on_progress(n)`` is called after each batch of ``n``.
+    ``predictor`` is a `whichmodel.predictor.Predictor` (or a fitted classifier, wrapped
+    in one). The output has one row per predicted input row: ``row`` (its row in the
+    input), ``text``, ``prediction`` (labels joined by ``|`` when multi-label) and
+    ``confidence`` (the top-class probability). ``on_progress(n)`` is called after each
+    batch of ``n`` items.
     """
     import pandas as pd
 
-    if batch_size < 1:
-        raise UsageError("--batch-size must be at least 1")
+    from whichmodel.predictor import Predictor
+
+    if not isinstance(predictor, Predictor):
+        predictor = Predictor(predictor)
     result = BatchResult()
     with PredictionWriter(out) as writer:
         for chunk in read_text_chunks(source, text, drop_invalid=drop_invalid, split=split,
@@ -299,26 +303,12 @@ def predict_file(model: Any, source: str | Path, text: str, out: str | Path | No
             if chunk.skipped:
                 reason = "blank line" if str(source) == STDIN else "empty text"
                 result.dropped[reason] = result.dropped.get(reason, 0) + chunk.skipped
-            proba = predict_proba_in_batches(model, chunk.texts, batch_size, on_progress)
-            labels = model.decode(proba)
+            predictions = predictor.predict(chunk.texts, on_progress=on_progress)
             writer.write(pd.DataFrame({
                 "row": chunk.rows, "text": chunk.texts,
                 "prediction": ["|".join(map(str, p)) if isinstance(p, list) else p
-                               for p in labels],
-                "confidence": proba.max(axis=1) if len(proba) else np.zeros(0, np.float32),
+                               for p in predictions.labels],
+                "confidence": predictions.confidence,
             }))
             result.n_written += len(chunk.texts)
     return result
-
-
-def predict_proba_in_batches(model: Any, texts: list[str], batch_size: int,
-                             on_progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """`predict_proba` over ``texts`` in batches of ``batch_size``."""
-    chunks = []
-    for start in range(0, len(texts), batch_size):
-        chunks.append(model.predict_proba(texts[start:start + batch_size]))
-        if on_progress is not None:
-            on_progress(min(batch_size, len(texts) - start))
-    if not chunks:
-        return np.zeros((0, len(model.classes_)), dtype=np.float32)
-    return np.concatenate(chunks)

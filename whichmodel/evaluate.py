@@ -33,6 +33,13 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
     return float(ece)
 
 
+def evaluate_predictions(y_true: Sequence[Any], predictions: Any) -> dict[str, Any]:
+    """All quality metrics of a `whichmodel.predictions.Predictions` against the true
+    labels: `classification_metrics` over its labels, probabilities and classes."""
+    return classification_metrics(y_true, predictions.labels, predictions.proba,
+                                  predictions.classes)
+
+
 def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any],
                            proba: np.ndarray | None = None,
                            classes: Sequence[Any] | None = None) -> dict[str, Any]:

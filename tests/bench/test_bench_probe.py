@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from whichmodel.bench.probe import PeakMemory, probe_inference, token_usage
+from whichmodel.bench.probe import PeakMemory, probe_inference
+from whichmodel.predictions import Predictions
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM reset is Linux-only")
@@ -24,19 +25,22 @@ def test_peak_memory_is_per_run_not_process_wide():
 
 
 class _CountingModel:
-    """Exposes the optional token protocol, as an LLM family would."""
+    """Fills per-item token extras in its `Predictions`, as an LLM family would."""
 
     classes_ = ["a", "b"]
 
     def __init__(self) -> None:
-        self.token_usage_ = {"input_tokens": 0, "output_tokens": 0}
         self.calls: list[int] = []
 
     def predict_proba(self, texts):
         self.calls.append(len(texts))
-        self.token_usage_["input_tokens"] += 10 * len(texts)
-        self.token_usage_["output_tokens"] += 2 * len(texts)
         return np.tile([0.25, 0.75], (len(texts), 1))
+
+    def predictions(self, texts):
+        tokens = np.array([len(t.split()) * 5 for t in texts])  # "text 7": 10 tokens
+        return Predictions(self.classes_, self.predict_proba(texts),
+                           extras={"input_tokens": tokens,
+                                   "output_tokens": np.full(len(texts), 2)})
 
 
 def test_probe_inference_batches_warms_up_and_counts_tokens():
@@ -44,12 +48,22 @@ def test_probe_inference_batches_warms_up_and_counts_tokens():
     texts = [f"text {i}" for i in range(50)]
     probe = probe_inference(model, texts, batch_size=16, latency_samples=7)
     assert probe.proba.shape == (50, 2)
+    assert probe.predictions.labels == ["b"] * 50
     assert model.calls == [16] + [16, 16, 16, 2] + [1] * 7  # warm-up, batches, latency
     assert probe.throughput_items_per_s and probe.throughput_items_per_s > 0
     assert 0 < probe.latency_p50_ms <= probe.latency_p95_ms
-    # tokens per item over the timed pass only (warm-up and latency calls excluded)
+    # tokens per item: the mean of the per-item extras of the timed pass
     assert probe.input_tokens_per_item == 10 and probe.output_tokens_per_item == 2
+    assert probe.predictions.extra("input_tokens").tolist() == [10] * 50
 
 
-def test_token_usage_absent_for_ordinary_models():
-    assert token_usage(object()) is None
+def test_ordinary_models_report_no_tokens():
+    probe = probe_inference(_PlainModel(), ["x", "y"], batch_size=2, latency_samples=1)
+    assert probe.input_tokens_per_item is None and probe.predictions.extras == {}
+
+
+class _PlainModel:
+    classes_ = ["a", "b"]
+
+    def predict_proba(self, texts):
+        return np.tile([0.6, 0.4], (len(texts), 1))

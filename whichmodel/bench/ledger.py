@@ -31,16 +31,22 @@ import dataclasses
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from whichmodel.bench.record import RunRecord
 from whichmodel.errors import WhichmodelError
+from whichmodel.predictions import Predictions
 
 FORMAT = "whichmodel-ledger"
 FORMAT_VERSION = 1
 _TABLE = "runs"
+# Per-item predictions of each run on its evaluation splits: (key, split) -> .npz bytes
+# (`whichmodel.predictions.Predictions.to_bytes`), written with the run's row.
+_PREDICTIONS = "predictions"
+_PREDICTIONS_DDL = (f"CREATE TABLE IF NOT EXISTS {_PREDICTIONS} (key TEXT NOT NULL, "
+                    "split TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (key, split))")
 SPEC_PREFIX = "spec:"              # meta "spec:<spec id>": one spec's experiment and prices
 EXPERIMENT_PREFIX = "experiment:"  # meta "experiment:<id>": what the experiment's data is
 LEGACY_SPEC = "legacy-spec"        # meta: the last spec of an older ledger, for its old rows
@@ -296,10 +302,12 @@ class Ledger:
             self._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                    [("format", FORMAT), ("version", str(FORMAT_VERSION))])
             self._conn.execute(f"CREATE TABLE IF NOT EXISTS {_TABLE} ({cols})")
+            self._conn.execute(_PREDICTIONS_DDL)
 
     def _add_missing_columns(self) -> None:
         present = {r[1] for r in self._conn.execute(f"PRAGMA table_info({_TABLE})")}
         with self._conn:
+            self._conn.execute(_PREDICTIONS_DDL)  # ledgers from before stored predictions
             for name, kind in _COLUMNS.items():
                 if name not in present:
                     self._conn.execute(f"ALTER TABLE {_TABLE} ADD COLUMN {name} {kind}")
@@ -326,18 +334,27 @@ class Ledger:
     def __len__(self) -> int:
         return int(self._conn.execute(f"SELECT COUNT(*) FROM {_TABLE}").fetchone()[0])
 
+    def predictions(self, key: str, split: str = "test") -> Predictions | None:
+        """The stored per-item predictions of run ``key`` on ``split``, or None."""
+        return _load_predictions(self._conn, key, split)
+
     # -- writing -------------------------------------------------------------------------
-    def write(self, record: RunRecord) -> None:
-        """Insert (or replace) the row of ``record.key`` in one transaction."""
+    def write(self, record: RunRecord,
+              predictions: Mapping[str, Predictions] | None = None) -> None:
+        """Insert (or replace) the row of ``record.key``, and its per-item predictions by
+        split (``{"test": ...}``), in one transaction: both or neither."""
         data = record.to_dict()
         for name in _JSON_COLUMNS:
             data[name] = json.dumps(data[name], sort_keys=True, default=str)
         names = list(_COLUMNS)
         sql = (f"INSERT OR REPLACE INTO {_TABLE} ({', '.join(names)}) "
                f"VALUES ({', '.join('?' for _ in names)})")
+        blobs = [(record.key, split, p.to_bytes()) for split, p in (predictions or {}).items()]
         try:
             with self._conn:  # commits, or rolls back on any error: never half a row
                 self._conn.execute(sql, [data[n] for n in names])
+                self._conn.execute(f"DELETE FROM {_PREDICTIONS} WHERE key = ?", (record.key,))
+                self._conn.executemany(f"INSERT INTO {_PREDICTIONS} VALUES (?, ?, ?)", blobs)
         except sqlite3.OperationalError as err:
             raise _sqlite_error(err, self.path, "writing a run") from None
 
@@ -363,6 +380,32 @@ class Ledger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def read_predictions(path: str | Path, key: str, split: str = "test") -> Predictions:
+    """The stored predictions of run ``key`` on ``split`` in the ledger at ``path``; a
+    `WhichmodelError` when the run has none (failed, or run by an older whichmodel)."""
+    path = Path(path)
+    _read(path)  # the same checks and messages as every reader
+    conn = _connect(path, read_only=True)
+    try:
+        found = _load_predictions(conn, key, split)
+    finally:
+        conn.close()
+    if found is None:
+        raise WhichmodelError(f"{path}: run {key} has no stored predictions on {split!r} (it "
+                              "failed, or an older whichmodel ran it); run the bench again "
+                              "to store them")
+    return found
+
+
+def _load_predictions(conn: sqlite3.Connection, key: str, split: str) -> Predictions | None:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if _PREDICTIONS not in tables:
+        return None
+    row = conn.execute(f"SELECT data FROM {_PREDICTIONS} WHERE key = ? AND split = ?",
+                       (key, split)).fetchone()
+    return None if row is None else Predictions.from_bytes(bytes(row[0]))
 
 
 def read_records(path: str | Path) -> list[RunRecord]:

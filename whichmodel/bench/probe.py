@@ -22,10 +22,9 @@ fits the same texts for many budgets and seeds): ``train_seconds`` of a frozen-e
 run then excludes encoding texts an earlier run already encoded. Training is a one-off
 cost of cents; set ``measure.cache_train_embeddings: false`` for exact train times.
 
-**Tokens (LLM families).** A classifier may expose ``token_usage_``: a dict with running
-totals ``input_tokens`` and ``output_tokens``. We read it before and after predicting
-the test split and report the mean per item; ``api_model_`` (a key of prices.yaml's LLM
-API table) marks API-priced candidates.
+**Tokens (LLM families).** A family that pays per token fills the per-item extras
+``input_tokens`` and ``output_tokens`` of its `Predictions`; the probe reports their means
+over the test split.
 """
 
 from __future__ import annotations
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from whichmodel.predictions import Predictions
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -120,21 +121,12 @@ def uncached_embeddings() -> Iterator[None]:
         yield
 
 
-# -- tokens -------------------------------------------------------------------------------
-def token_usage(model: Any) -> dict[str, float] | None:
-    """The classifier's running token totals (``token_usage_``), or None if it has none."""
-    usage = getattr(model, "token_usage_", None)
-    if not isinstance(usage, dict):
-        return None
-    return {k: float(usage.get(k, 0) or 0) for k in ("input_tokens", "output_tokens")}
-
-
 # -- inference --------------------------------------------------------------------------------
 @dataclass
 class InferenceProbe:
-    """What `probe_inference` measured; ``proba`` are the test-split probabilities."""
+    """What `probe_inference` measured; ``predictions`` are those of the test split."""
 
-    proba: np.ndarray
+    predictions: Predictions
     throughput_items_per_s: float | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
@@ -142,52 +134,53 @@ class InferenceProbe:
     output_tokens_per_item: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def proba(self) -> np.ndarray:
+        """The test split's probabilities (columns follow the model's classes)."""
+        return self.predictions.proba
+
 
 def probe_inference(model: Any, texts: Sequence[str], *, batch_size: int = 32,
                     latency_samples: int = 50) -> InferenceProbe:
-    """Predict ``texts`` in batches (timed) and time single-item calls.
+    """Predict ``texts`` in batches (timed) and time single-item calls, all through one
+    `Predictor`, the loop every other inference path uses.
 
     Throughput: one warm-up batch (lazy initialisation, first-call allocations) is run
     and not timed, then every text is predicted in batches of ``batch_size`` with the
-    embedding cache hidden; items/s = len(texts) / seconds. The probabilities of that
+    embedding cache bypassed; items/s = len(texts) / seconds. The `Predictions` of that
     pass are returned for the quality metrics, so the test split is predicted once.
-    Latency: ``latency_samples`` calls of ``predict_proba([text])`` cycling through the
-    texts, each with the cache hidden; p50/p95 in milliseconds.
-    Tokens are counted over the batched pass only (the latency calls repeat texts).
+    Latency: ``latency_samples`` one-item calls cycling through the texts, cache bypassed;
+    p50/p95 in milliseconds. Tokens per item are the means of the per-item
+    ``input_tokens`` / ``output_tokens`` extras, when the family fills them.
     """
-    texts = list(texts)
-    if not texts:
-        return InferenceProbe(np.zeros((0, 0)), None, None, None)
-    with uncached_embeddings():
-        model.predict_proba(texts[:batch_size])  # warm-up, not timed
-    before = token_usage(model)
-    parts = []
-    with uncached_embeddings():
-        started = time.perf_counter()
-        for i in range(0, len(texts), batch_size):
-            parts.append(np.asarray(model.predict_proba(texts[i:i + batch_size])))
-        seconds = time.perf_counter() - started
-    after = token_usage(model)
-    proba = np.concatenate(parts, axis=0)
+    from whichmodel.predictor import Predictor
 
+    texts = list(texts)
+    predictor = Predictor(model, batch_size=batch_size)
+    if not texts:
+        return InferenceProbe(predictor.predict([]), None, None, None)
+    predictor.predict(texts[:batch_size], use_cache=False)  # warm-up, not timed
+    started = time.perf_counter()
+    predictions = predictor.predict(texts, use_cache=False)
+    seconds = time.perf_counter() - started
+
+    one = Predictor(model, batch_size=1)
     latencies_ms = []
     for i in range(latency_samples):
-        text = texts[i % len(texts)]
-        with uncached_embeddings():
-            started = time.perf_counter()
-            model.predict_proba([text])
-            latencies_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        one.predict([texts[i % len(texts)]], use_cache=False)
+        latencies_ms.append((time.perf_counter() - started) * 1000)
 
     probe = InferenceProbe(
-        proba=proba,
+        predictions=predictions,
         throughput_items_per_s=len(texts) / seconds if seconds > 0 else None,
         latency_p50_ms=float(np.percentile(latencies_ms, 50)) if latencies_ms else None,
         latency_p95_ms=float(np.percentile(latencies_ms, 95)) if latencies_ms else None,
     )
-    if before is not None and after is not None:
-        probe.input_tokens_per_item = (after["input_tokens"] - before["input_tokens"]) / len(texts)
-        probe.output_tokens_per_item = ((after["output_tokens"] - before["output_tokens"])
-                                        / len(texts))
+    for name in ("input_tokens", "output_tokens"):
+        values = predictions.extra(name)
+        if values is not None:
+            setattr(probe, f"{name}_per_item", float(np.mean(values)))
     return probe
 
 

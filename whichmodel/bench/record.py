@@ -47,6 +47,10 @@ def settings_key(record: RunRecord) -> str:
     return json.dumps([record.family, record.settings], sort_keys=True, default=str)
 
 
+# Metrics that are also ledger columns (the rest live only in `RunRecord.quality`).
+_COLUMN_METRICS = ("accuracy", "macro_f1", "ece")
+
+
 @dataclass
 class RunRecord:
     """A ledger row. ``status`` is "ok" or "failed" (then ``error`` says why)."""
@@ -62,7 +66,8 @@ class RunRecord:
     error: str | None = None
     n_labels: int = 0                # labelled training examples actually used
     n_test: int = 0
-    # quality (from whichmodel.evaluate.classification_metrics)
+    # Headline quality, as columns for SQL readers and older code; `quality` is the whole
+    # mapping (`__post_init__` keeps the two in step).
     accuracy: float | None = None
     macro_f1: float | None = None
     ece: float | None = None
@@ -84,6 +89,24 @@ class RunRecord:
     # hash, described in the ledger's meta. None in rows of older ledgers
     # (`experiment_of` gives those a legacy id).
     experiment: str | None = None
+    # Quality on the test split: metric name -> value, every metric of the registry
+    # (`whichmodel.metrics`) that applies, computed from the run's stored predictions.
+    quality: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # One mapping is the truth; the three columns mirror it (rows of older ledgers
+        # have only the columns, new code may give either).
+        self.set_quality(self.quality)
+
+    def set_quality(self, quality: dict[str, float]) -> None:
+        """Set the quality mapping; the columns that mirror it follow."""
+        self.quality = dict(quality)
+        for name in _COLUMN_METRICS:
+            column = getattr(self, name)
+            if name not in self.quality and column is not None:
+                self.quality[name] = column
+            elif name in self.quality:
+                setattr(self, name, self.quality[name])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready) of every field."""

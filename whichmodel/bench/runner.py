@@ -132,8 +132,9 @@ def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bo
                           console=console) as display:
                 for candidate, budget, seed, key in todo:
                     display.start(candidate.name, budget.label, seed)
-                    record = run_one(spec, candidate, budget, seed, key, train, test, env)
-                    ledger.write(record)
+                    record, predictions = run_one(spec, candidate, budget, seed, key, train,
+                                                  test, env)
+                    ledger.write(record, predictions)
                     display.finished(record)
         wanted = {p[3] for p in plan}
         return [r for r in ledger.records() if r.key in wanted]
@@ -186,11 +187,15 @@ def build_candidate(candidate: CandidateSpec, seed: int) -> Any:
 
 
 def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed: int,
-            key: str, train: Any, test: Any, env: dict[str, Any]) -> RunRecord:
-    """Sample, fit, predict the test split, score and probe one run; never raises
-    for a failure of the candidate (it is returned as a "failed" record)."""
-    from whichmodel.evaluate import classification_metrics
+            key: str, train: Any, test: Any, env: dict[str, Any]
+            ) -> tuple[RunRecord, dict[str, Any]]:
+    """Sample, fit, predict the test split, score and probe one run: its ledger row and
+    its per-item `Predictions` by split (``{"test": ...}``; empty when it failed). Never
+    raises for a failure of the candidate (it is returned as a "failed" record)."""
+    from whichmodel.evaluate import evaluate_predictions
+    from whichmodel.metrics import score
 
+    predictions: dict[str, Any] = {}
     record = RunRecord(key=key, dataset=spec.dataset.identity, candidate=candidate.name,
                        family=candidate.family, settings=dict(candidate.settings),
                        budget=budget.label, seed=seed, n_test=len(test),
@@ -222,14 +227,15 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
         record.api_model = getattr(model, "api_model_", None)
         record.train_seconds = _round(record.train_seconds, 3)
 
-        y_pred = _decode(model, probe.proba)
-        scores = classification_metrics(test.labels, y_pred, probe.proba, model.classes_)
-        record.accuracy = scores.pop("accuracy")
-        record.macro_f1 = scores.pop("macro_f1")
-        record.ece = scores.pop("ece", None)
-        record.metrics = {**scores, "run_seconds": round(time.perf_counter() - started, 2)}
+        record.set_quality(score(probe.predictions, test.labels))
+        predictions = {"test": probe.predictions}
+        details = evaluate_predictions(test.labels, probe.predictions)
+        for name in record.quality:
+            details.pop(name, None)
+        record.metrics = {**details, "run_seconds": round(time.perf_counter() - started, 2)}
     except Exception as err:  # noqa: BLE001 - a failing candidate must not stop the bench
         record.status = "failed"
+        predictions = {}
         record.error = f"{type(err).__name__}: {err}"[:2000]
         tb = traceback.format_exception(type(err), err, err.__traceback__)
         record.metrics = {"traceback": "".join(tb)[-4000:],
@@ -238,14 +244,7 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
         del model
         gc.collect()
     record.created_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-    return record
-
-
-def _decode(model: Any, proba: Any) -> list[Any]:
-    """Labels from probabilities by the model's own rule (argmax unless multi-label)."""
-    if hasattr(model, "decode"):
-        return model.decode(proba)
-    return [model.classes_[i] for i in proba.argmax(axis=1)]
+    return record, predictions
 
 
 def _round(value: float | None, digits: int) -> float | None:

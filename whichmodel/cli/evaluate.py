@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("data", metavar="DATA", help="labelled file or dataset")
     add_data_arguments(parser, label_required=False, text_required=False)
     parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
-                        help="items per prediction batch (default 64)")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+                        help="items per prediction batch (default: the model's own)")
     parser.add_argument("--allow-unseen-labels", action="store_true",
                         help="score labels the model never saw in training as errors "
                              "instead of stopping")
@@ -38,13 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from whichmodel.cli.predict import model_field, predict_in_batches
+    from rich.progress import Progress
+
+    from whichmodel.cli.predict import model_field
     from whichmodel.data import load_dataset
-    from whichmodel.evaluate import classification_metrics
-    from whichmodel.models.base import load_model
+    from whichmodel.evaluate import evaluate_predictions
+    from whichmodel.predictor import Predictor
 
     console = make_console(stderr=args.json)
-    model = load_model(args.model_dir)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    predictor = Predictor(args.model_dir, batch_size=args.batch_size)
+    model = predictor.model
     text = model_field(model, args.text, "text", "--text")
     label = model_field(model, args.label, "label", "--label")
     if label is None:
@@ -55,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
                            split=args.split, drop_invalid=args.drop_invalid)
     report_dropped(dataset, console)
     check_labels_known(dataset, model.classes_, allow=args.allow_unseen_labels)
-    proba = predict_in_batches(model, dataset.texts, args.batch_size, console)
-    metrics = classification_metrics(dataset.labels, model.decode(proba), proba, model.classes_)
+    with Progress(console=console, transient=True,
+                  disable=len(dataset) <= predictor.batch_size) as bar:
+        task = bar.add_task("predicting", total=len(dataset))
+        predictions = predictor.predict(dataset.texts, on_progress=lambda n: bar.advance(task, n))
+    metrics = evaluate_predictions(dataset.labels, predictions)
     if args.json:
         json.dump(metrics, sys.stdout)
         sys.stdout.write("\n")

@@ -38,27 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "standard input")
     add_data_arguments(parser, label=False, text_required=False)
     parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
-                        help="items per prediction batch (default 64)")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+                        help="items per prediction batch (default: the model's own, e.g. "
+                             "64 for sentence-transformer bodies, 1024 for tfidf)")
     parser.add_argument("--out", metavar="OUT",
                         help="file to write (.csv, .tsv, .jsonl or .parquet; replaced if it "
                              "exists, never the input or a file of the model); default: JSON "
                              "lines on standard output")
     parser.set_defaults(func=run)
-
-
-def predict_in_batches(model: Any, texts: list[str], batch_size: int, console: Any):
-    """`predict_proba` over ``texts`` in batches, with a progress bar for long inputs."""
-    from rich.progress import Progress
-
-    from whichmodel.batch import predict_proba_in_batches
-
-    if batch_size < 1:
-        raise UsageError("--batch-size must be at least 1")
-    with Progress(console=console, transient=True, disable=len(texts) <= batch_size) as bar:
-        task = bar.add_task("predicting", total=len(texts))
-        return predict_proba_in_batches(model, texts, batch_size,
-                                        lambda n: bar.advance(task, n))
 
 
 def model_field(model: Any, given: str | None, field: str, flag: str) -> str | None:
@@ -93,17 +80,20 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from whichmodel.batch import predict_file
-    from whichmodel.models.base import load_model
+    from whichmodel.predictor import Predictor
 
     console = make_console(stderr=True)  # stdout may carry the predictions
     check_output(args.out, args.data, args.model_dir)
-    model = load_model(args.model_dir)
-    text = "text" if args.data == "-" else model_field(model, args.text, "text", "--text")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    predictor = Predictor(args.model_dir, batch_size=args.batch_size)
+    text = ("text" if args.data == "-"
+            else model_field(predictor.model, args.text, "text", "--text"))
     with Progress(SpinnerColumn(), TextColumn("predicting: {task.completed:,} rows"),
                   console=console, transient=True,
                   disable=args.out is None or not console.is_terminal) as bar:
         task = bar.add_task("predicting", total=None)
-        result = predict_file(model, args.data, text, args.out, batch_size=args.batch_size,
+        result = predict_file(predictor, args.data, text, args.out,
                               drop_invalid=args.drop_invalid, split=args.split,
                               on_progress=lambda n: bar.advance(task, n))
     for reason, count in result.dropped.items():

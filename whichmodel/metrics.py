@@ -1,0 +1,124 @@
+"""The metric registry: every quality figure whichmodel reports, by name, as data.
+
+A run's quality is a mapping name → value computed here from its stored `Predictions`
+and the true labels, so a metric added later (or a confidence threshold, or a cascade)
+is scored on old runs without training again. The spec, `choose`, the CLI flags, the
+report and the MLflow export read `METRICS` rather than spelling names out.
+
+Why a registry rather than fields: the families still to come report figures today's
+fields have no room for (slot F1, out-of-scope recall, cost per correct answer), and
+each would otherwise touch every layer that copies ``accuracy`` and ``macro_f1`` by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from whichmodel.errors import UsageError, did_you_mean
+from whichmodel.predictions import Predictions
+
+Compute = Callable[[Predictions, Sequence[Any]], "float | None"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One quality figure: how it is computed and how to read it.
+
+    ``compute(predictions, y_true)`` returns a float, or None where the metric does not
+    apply (ECE of a multi-label model). ``bar``: whether a scenario may set a minimum
+    (or, when lower is better, a maximum) on it.
+    """
+
+    name: str
+    higher_is_better: bool
+    compute: Compute
+    description: str
+    bar: bool = True
+
+    def better(self, a: float, b: float) -> bool:
+        """True when ``a`` is strictly better than ``b``."""
+        return a > b if self.higher_is_better else a < b
+
+    def meets(self, value: float, bound: float) -> bool:
+        """True when ``value`` is on the good side of ``bound`` (or equal)."""
+        return value >= bound if self.higher_is_better else value <= bound
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add ``metric`` to the registry (a family's own metric, say); returns it."""
+    METRICS[metric.name] = metric
+    return metric
+
+
+def get_metric(name: str) -> Metric:
+    """The registered metric ``name``, or a `UsageError` with a did-you-mean."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise UsageError(f"unknown metric {name!r}{did_you_mean(name, METRICS)}; metrics "
+                         f"are: {', '.join(metric_names())}") from None
+
+
+def metric_names(*, bar: bool = False) -> list[str]:
+    """Registered names in registration order (only those a bar may be set on: ``bar``)."""
+    return [m.name for m in METRICS.values() if m.bar or not bar]
+
+
+def score(predictions: Predictions, y_true: Sequence[Any],
+          names: Sequence[str] | None = None) -> dict[str, float]:
+    """``{name: value}`` of every registered metric (or of ``names``) that applies."""
+    y_true = list(y_true)
+    if len(y_true) != len(predictions):
+        raise ValueError(f"{len(y_true)} true labels for {len(predictions)} predictions")
+    out = {}
+    for name in names or list(METRICS):
+        value = get_metric(name).compute(predictions, y_true)
+        if value is not None:
+            out[name] = float(value)
+    return out
+
+
+# -- the built-in metrics -------------------------------------------------------------------
+def _accuracy(p: Predictions, y_true: Sequence[Any]) -> float:
+    predicted = p.labels
+    if p.multi_label:  # exact match: every label of the row, and no other
+        return float(np.mean([set(t) == set(q) for t, q in zip(y_true, predicted)]))
+    return float(np.mean([t == q for t, q in zip(y_true, predicted)]))
+
+
+def _f1(average: str) -> Compute:
+    def compute(p: Predictions, y_true: Sequence[Any]) -> float | None:
+        from whichmodel.evaluate import classification_metrics
+
+        if average == "micro" and not p.multi_label:
+            return None  # equals accuracy for single-label data
+        return classification_metrics(y_true, p.labels, None, p.classes)[f"{average}_f1"]
+
+    return compute
+
+
+def _ece(p: Predictions, y_true: Sequence[Any]) -> float | None:
+    from whichmodel.evaluate import expected_calibration_error
+
+    if p.multi_label:
+        return None
+    correct = np.array([t == q for t, q in zip(y_true, p.labels)])
+    return expected_calibration_error(p.confidence, correct)
+
+
+register_metric(Metric("accuracy", True, _accuracy,
+                       "share of items whose label (multi-label: whole label set) is right"))
+register_metric(Metric("macro_f1", True, _f1("macro"),
+                       "F1 averaged over classes, each class weighing the same"))
+register_metric(Metric("micro_f1", True, _f1("micro"),
+                       "F1 over every (item, label) decision; multi-label only"))
+register_metric(Metric("ece", False, _ece,
+                       "expected calibration error of the top-class confidence (15 bins)",
+                       bar=False))
