@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from whichmodel.errors import DataError
+from whichmodel.models.base import Classifier
 from whichmodel.models.tfidf import TfidfClassifier
 
 TEXTS = ["card lost", "refund please", "card stolen", "money back", "card blocked",
@@ -109,7 +110,8 @@ def _edit_meta(folder, change):
     (lambda m: m.update(family="forest"), r"family 'forest', which this whichmodel does not"),
 ])
 def test_a_damaged_model_file_is_a_clear_error(saved, change, message):
-    from whichmodel.models.base import ModelFileError, load_model
+    from whichmodel.models.layout import ModelFileError
+    from whichmodel.models.registry import load_model
 
     _, folder = saved
     _edit_meta(folder, change)
@@ -118,7 +120,8 @@ def test_a_damaged_model_file_is_a_clear_error(saved, change, message):
 
 
 def test_model_file_that_is_not_json_or_given_directly(saved):
-    from whichmodel.models.base import Classifier, ModelFileError, load_model
+    from whichmodel.models.layout import ModelFileError
+    from whichmodel.models.registry import load_model
 
     model, folder = saved
     reloaded = Classifier.load(folder / "whichmodel.json")  # the file itself: its folder
@@ -126,3 +129,90 @@ def test_model_file_that_is_not_json_or_given_directly(saved):
     (folder / "whichmodel.json").write_text("{not json")
     with pytest.raises(ModelFileError, match=r"whichmodel.json is not valid JSON"):
         load_model(folder)
+
+
+# -- fit(..., classes=...): the label set known up front -----------------------------------
+class NameMatcher(Classifier):
+    """A toy family that scores a class by whether its name is in the text: it needs no
+    examples, as a zero-shot LLM family does, so it declares unseen classes supported."""
+
+    family = "name-matcher"
+    supports_unseen_classes = True
+
+    def _fit(self, texts, y, eval_texts, eval_y):
+        self.fitted_on_ = len(texts)
+
+    def _predict_proba(self, texts):
+        hits = np.array([[1.0 + (str(c) in t) for c in self.classes_] for t in texts])
+        return hits / hits.sum(axis=1, keepdims=True)
+
+
+def test_given_classes_are_the_columns_in_the_given_order(tmp_path):
+    from whichmodel.models.registry import load_model
+
+    labels = ["card", "refund"] * 3
+    model = TfidfClassifier().fit(TEXTS, labels, classes=np.array(["refund", "card"]))
+    assert model.classes_ == ["refund", "card"] and all(type(c) is str for c in model.classes_)
+    proba = model.predict_proba(["card lost", "refund please"])
+    assert proba[0, 1] > proba[0, 0] and proba[1, 0] > proba[1, 1]  # column 0 is "refund"
+    assert model.predict(["card lost", "refund please"]) == ["card", "refund"]
+    loaded = load_model(model.save(tmp_path / "m"))
+    assert loaded.classes_ == ["refund", "card"]
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), model.predict_proba(TEXTS))
+    # The same data without classes: sorted classes, the same model with columns swapped.
+    np.testing.assert_allclose(TfidfClassifier().fit(TEXTS, labels).predict_proba(TEXTS),
+                               model.predict_proba(TEXTS)[:, ::-1], atol=1e-6)
+
+
+def test_multi_label_with_given_classes():
+    labels = [["card"], ["refund"], ["card", "urgent"], ["refund"], ["card"], ["refund"]]
+    model = TfidfClassifier().fit(TEXTS, labels, classes=["urgent", "refund", "card"])
+    assert model.multi_label_ and model.classes_ == ["urgent", "refund", "card"]
+    assert model.predict_proba(TEXTS).shape == (6, 3)
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["card", "refund", "card", "other", "card", "refund"],
+     r"labels\[3\] is 'other', which is not one of the classes given \('card', 'refund'\)"),
+    ([["card"], ["refund"], ["card", "lost"], ["refund"], ["card"], ["refund"]],
+     r"labels\[2\] is 'lost', which is not one of the classes given"),
+    ([1, 2, 1, 2, 1, 2], r"labels\[0\] is 1, which is not one of the classes given"),
+])
+def test_a_label_outside_the_given_classes_names_the_row(labels, message):
+    with pytest.raises(DataError, match=message):
+        TfidfClassifier().fit(TEXTS, labels, classes=["card", "refund"])
+
+
+def test_a_class_without_examples_needs_a_family_that_supports_it():
+    labels = ["card", "refund"] * 3
+    with pytest.raises(DataError, match=r"class 'lost' has no training examples \(1 of the 3 "
+                                        r"classes given have none\); TfidfClassifier needs"):
+        TfidfClassifier().fit(TEXTS, labels, classes=["card", "lost", "refund"])
+    with pytest.raises(DataError, match="class 'urgent' has no training examples"):
+        TfidfClassifier().fit(TEXTS, [[c] for c in labels], classes=["card", "refund", "urgent"])
+    with pytest.raises(DataError, match="cannot fit on zero examples"):
+        TfidfClassifier().fit([], [], classes=["card", "refund"])
+    # A family that declares it: unseen classes, and even no examples at all.
+    model = NameMatcher().fit(TEXTS[:2], ["card", "card"], classes=["card", "refund", "lost"])
+    assert model.classes_ == ["card", "refund", "lost"] and model.fitted_on_ == 2
+    assert model.predict(["my card", "a refund", "lost it"]) == ["card", "refund", "lost"]
+    zero_shot = NameMatcher().fit([], [], classes=["refund", "card"])
+    assert zero_shot.classes_ == ["refund", "card"] and not zero_shot.multi_label_
+    assert zero_shot.predict(["card gone"]) == ["card"]
+    with pytest.raises(DataError, match="cannot fit on zero examples"):
+        NameMatcher().fit([], [])  # without classes there is nothing to learn the set from
+
+
+@pytest.mark.parametrize("classes, error, message", [
+    (["card", "refund", "card"], DataError, r"classes\[2\] \('card'\) is listed twice"),
+    (["card", None], DataError, r"classes\[1\] is None; a class is a label name"),
+    (["card", float("nan")], DataError, r"classes\[1\] is nan"),
+    (["card", ["refund"]], DataError, r"classes\[1\] is \['refund'\]"),
+    (["card", True], DataError, r"classes\[1\] is True"),
+    ([], DataError, "classes is empty"),
+    ("card", TypeError, "got a single str; wrap it in a list"),
+    (["card"], DataError, r"need at least 2 classes to train, classes= lists only \['card'\]"),
+])
+def test_bad_classes_are_refused(classes, error, message):
+    with pytest.raises(error, match=message):
+        NameMatcher().fit(TEXTS[:2], ["card", "card"], classes=classes)

@@ -7,13 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from whichmodel.models.base import (
-    ModelFileError,
-    NotFittedError,
-    available_families,
-    build_classifier,
-    load_model,
-)
+from whichmodel.models.base import NotFittedError
+from whichmodel.models.layout import ModelFileError
+from whichmodel.models.registry import available_families, build_classifier, load_model
 
 FAMILIES = ["tfidf", "embedding"]
 

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from whichmodel.models.pair_sampler import LabelBalancedBatchSampler
+from whichmodel.models.setfit.pair_sampler import LabelBalancedBatchSampler
 
 
 def _labels(n_classes: int, per_class: int) -> np.ndarray:

@@ -16,17 +16,18 @@ import torch
 
 from whichmodel.errors import SettingError
 from whichmodel.models import sentence_body as sentence_body_module
-from whichmodel.models.base import build_classifier, load_model
-from whichmodel.models.contrastive_losses import (
+from whichmodel.models import training as training_module
+from whichmodel.models.registry import build_classifier, load_model
+from whichmodel.models.sentence_body import TokenizedTexts
+from whichmodel.models.setfit import SetFitClassifier
+from whichmodel.models.setfit.contrastive_losses import (
     batch_hard_triplet_loss,
     contrastive_loss,
     cosine_pair_loss,
     similarity_targets,
     supervised_contrastive_loss,
 )
-from whichmodel.models.heads import fit_linear_head, head_loss
-from whichmodel.models.sentence_body import TokenizedTexts
-from whichmodel.models.setfit import SetFitClassifier
+from whichmodel.models.setfit.heads import fit_linear_head, head_loss
 
 # A few steps of small batches: enough to move the body, cheap on 2 cores.
 TINY = {"num_epochs": 0.5, "batch_size": 16, "progress_bar": False}
@@ -320,13 +321,13 @@ def test_early_stopping_restores_the_best_body(slice_data, monkeypatch):
 
     monkeypatch.setattr(sentence_body_module.SentenceBody, "embed", counted)
     snapshots = []  # taken at step 0 and at every improvement: the last one is the best
-    snapshot = SetFitClassifier._body_snapshot
+    snapshot = training_module.snapshot
 
-    def recorded(self):
-        snapshots.append(snapshot(self))
+    def recorded(module):
+        snapshots.append(snapshot(module))
         return snapshots[-1]
 
-    monkeypatch.setattr(SetFitClassifier, "_body_snapshot", recorded)
+    monkeypatch.setattr(training_module, "snapshot", recorded)
     model = SetFitClassifier(num_epochs=1, batch_size=16, early_stopping_patience=1,
                              progress_bar=False).fit(texts, labels, eval_texts=eval_texts,
                                                      eval_labels=eval_labels)

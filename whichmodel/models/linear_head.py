@@ -91,7 +91,7 @@ class LinearHead:
         """Read a head written by `save`."""
         from safetensors.numpy import load_file
 
-        from whichmodel.models.base import ModelFileError
+        from whichmodel.models.layout import ModelFileError
 
         path = directory / HEAD_WEIGHTS
         arrays = load_file(str(path))

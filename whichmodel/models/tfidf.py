@@ -82,7 +82,7 @@ class TfidfClassifier(Classifier):
     def _load_state(self, directory: Path) -> None:
         from safetensors.numpy import load_file
 
-        from whichmodel.models.base import ModelFileError
+        from whichmodel.models.layout import ModelFileError
 
         vocabulary = json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
         idf = load_file(str(directory / IDF_FILE))["idf"]

@@ -7,9 +7,10 @@ has the measurements, against that library in the same runs):
   own longest member, and the sentences of a batch are run through the body in chunks of
   similar length, so padding is nearly free even when lengths vary a lot
   (`whichmodel.models.sentence_body`).
-* No pair list. `LabelBalancedBatchSampler` draws P label groups × K examples per step;
-  each sentence is encoded once and the loss scores all B·(B−1)/2 pairs of the batch
-  (no self-pairs). Memory is O(batch) for training and O(n) for the sampler.
+* No pair list. `LabelBalancedBatchSampler` (`.pair_sampler`) draws P label groups × K
+  examples per step; each sentence is encoded once and the loss (`.contrastive_losses`)
+  scores all B·(B−1)/2 pairs of the batch (no self-pairs). Memory is O(batch) for
+  training and O(n) for the sampler.
 * Long texts: a training batch over ``gradient_cache_tokens`` (contrastive or end-to-end)
   is trained with gradient caching (embed without autograd, take the loss gradient per
   embedding, re-encode chunk by chunk on replayed dropout masks), so its activation memory
@@ -23,15 +24,15 @@ has the measurements, against that library in the same runs):
   (64 → 2,016).
 * The user's ``seed`` drives the sampler (numpy Generator), dropout (torch, in a forked
   RNG, CUDA generators included, so the caller's global state is untouched) and the head.
-* A plain torch loop (AdamW, linear warm-up then linear decay), no Trainer, no checkpoint
-  files. Given an evaluation split, the body is scored before training and up to 10 times
-  during it (a head fitted on the current embeddings; accuracy on the split, micro-F1 if
-  multi-label) and the best weights, kept in memory, are restored (the untuned body
-  included, should tuning hurt); training stops after ``early_stopping_patience``
-  evaluations without improvement. The head the best evaluation fitted is kept, so the
-  train split is not embedded and fitted once more.
+* A plain torch loop (`whichmodel.models.training`: AdamW, linear warm-up then linear
+  decay), no Trainer, no checkpoint files. Given an evaluation split, the body is scored
+  before training and up to 10 times during it (a head fitted on the current embeddings;
+  accuracy on the split, micro-F1 if multi-label) and the best weights, kept in memory,
+  are restored (the untuned body included, should tuning hurt); training stops after
+  ``early_stopping_patience`` evaluations without improvement. The head the best
+  evaluation fitted is kept, so the train split is not embedded and fitted once more.
 * The head is fitted on embeddings computed once; logistic regression by default, or a
-  torch linear layer trained over the cached embeddings; an optional end-to-end stage
+  torch linear layer trained over the cached embeddings (`.heads`); an optional end-to-end stage
   then trains body and head together. Either way the head is stored as safetensors
   arrays (`LinearHead`), never pickled.
 
@@ -41,6 +42,7 @@ Saved layout: ``body/`` (a sentence-transformers folder, safetensors), ``head.sa
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import warnings
@@ -50,6 +52,7 @@ import numpy as np
 
 from whichmodel.backbones import DEFAULT_BACKBONE
 from whichmodel.models.base import Classifier
+from whichmodel.models.layout import ModelFileError, check_finite_weights, check_weights_folder
 from whichmodel.models.linear_head import LinearHead
 from whichmodel.models.sentence_body import PRECISIONS, SentenceBody, TokenizedTexts
 from whichmodel.models.setting_checks import (
@@ -58,6 +61,13 @@ from whichmodel.models.setting_checks import (
     check_number,
     check_text,
     check_whole,
+)
+from whichmodel.models.training import (
+    adamw_with_warmup,
+    evaluation_score,
+    scored_rows,
+    seeded_rng,
+    train_loop,
 )
 
 BODY_DIR = "body"
@@ -69,7 +79,6 @@ HEADS = ("logistic", "linear")
 # points over 10 steps on three RAFT tasks kept for development, never reported) and about
 # 280 at 64/class (where 152 steps already matched 761). BENCHMARKS.md has the runs.
 AUTO_SENTENCES_PER_ROOT_N = 256
-N_EVALS = 10  # evaluations of the body during training when an evaluation split is given
 
 
 class SetFitClassifier(Classifier):
@@ -118,7 +127,7 @@ class SetFitClassifier(Classifier):
       there is none]. ``progress_bar`` [True]: tqdm bar with pairs/s.
 
     Multi-label: the head is one-vs-rest; two examples count as similar when their label
-    sets share at least one label (see `whichmodel.models.contrastive_losses`).
+    sets share at least one label (see `whichmodel.models.setfit.contrastive_losses`).
     """
 
     family = "setfit"
@@ -166,19 +175,13 @@ class SetFitClassifier(Classifier):
                                                                       n_examples))))
 
     def _fit(self, texts, y, eval_texts, eval_y) -> None:
-        import torch
-
-        # Fork every generator the run can touch, CUDA ones included, so the caller's
-        # random state is the same after fit as before.
-        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
+        # The caller's random state, CUDA generators included, is the same after fit.
+        with seeded_rng(self.seed):
             self._load_body(self.backbone)
             ids = self._tokenize(texts)
             evaluation = None
             if eval_texts is not None and eval_y is not None and len(eval_texts):
-                keep = (np.arange(len(eval_texts)) if self.multi_label_
-                        else np.flatnonzero(eval_y >= 0))
+                keep = scored_rows(eval_y, self.multi_label_)
                 if len(keep):
                     evaluation = (self._tokenize([eval_texts[i] for i in keep]), eval_y[keep])
             self.log_ = {"steps": 0, "pairs": 0, "evaluations": []}
@@ -193,7 +196,7 @@ class SetFitClassifier(Classifier):
 
     def check_settings(self) -> None:
         """Fail before any loading, naming the setting and what it accepts."""
-        from whichmodel.models.contrastive_losses import LOSSES
+        from whichmodel.models.setfit.contrastive_losses import LOSSES
 
         for name, allowed in {"loss": LOSSES, "head": HEADS, "precision": PRECISIONS}.items():
             check_choice("setfit", name, getattr(self, name), allowed)
@@ -216,7 +219,7 @@ class SetFitClassifier(Classifier):
 
     def _fit_head(self, features: np.ndarray, y: np.ndarray) -> LinearHead:
         if self.head == "linear":
-            from whichmodel.models.heads import fit_linear_head
+            from whichmodel.models.setfit.heads import fit_linear_head
 
             return fit_linear_head(features, y, multi_label=self.multi_label_,
                                    n_classes=len(self.classes_), epochs=self.head_epochs,
@@ -225,17 +228,9 @@ class SetFitClassifier(Classifier):
                               max_iter=2000, seed=self.seed)
 
     def _optimizer(self, params, steps: int):
-        import torch
-
-        optimizer = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=0.01)
-        warmup = max(1, math.ceil(self.warmup_ratio * steps))
-
-        def factor(step: int) -> float:  # linear warm-up, then linear decay to 0
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(0.0, (steps - step) / max(1, steps - warmup))
-
-        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        """AdamW with linear warm-up and decay over ``steps``, at ``learning_rate``."""
+        return adamw_with_warmup(params, steps=steps, learning_rate=self.learning_rate,
+                                 warmup_ratio=self.warmup_ratio)
 
     def _train_body(self, ids: TokenizedTexts, y: np.ndarray,
                     evaluation: tuple[TokenizedTexts, np.ndarray] | None,
@@ -247,8 +242,11 @@ class SetFitClassifier(Classifier):
         import torch
         from tqdm.auto import tqdm
 
-        from whichmodel.models.contrastive_losses import contrastive_loss, similarity_targets
-        from whichmodel.models.pair_sampler import LabelBalancedBatchSampler
+        from whichmodel.models.setfit.contrastive_losses import (
+            contrastive_loss,
+            similarity_targets,
+        )
+        from whichmodel.models.setfit.pair_sampler import LabelBalancedBatchSampler
 
         steps = self.n_steps(len(ids))
         if steps == 0:
@@ -257,58 +255,36 @@ class SetFitClassifier(Classifier):
                                             rng=np.random.default_rng(self.seed))
         targets = torch.as_tensor(y, device=self.body_.device)
         optimizer, schedule = self._optimizer(self.body_.parameters(), steps)
-        eval_at = set(np.unique(np.linspace(steps / N_EVALS, steps, N_EVALS).round()
-                                .astype(int))) if evaluation is not None else set()
-        best_score, best_state, best_head, stale = -1.0, None, None, 0
-        if evaluation is not None:  # the untuned body is a candidate too (step 0)
-            best_score, best_head = self._evaluation_score(ids, y, *evaluation)
-            self.log_["evaluations"].append({"step": 0, "score": round(best_score, 5)})
-            best_state = self._body_snapshot()
-            self.log_["best_step"] = 0
         b = sampler.batch_size
         bar = tqdm(total=steps * b * (b - 1) // 2, unit="pair", unit_scale=True,
                    desc="setfit: contrastive", disable=not self.progress_bar, leave=False)
         body = self._sentence_body
-        self.body_.train()
-        for step in range(1, steps + 1):
-            rows = sampler.next_batch()
-            index = torch.from_numpy(rows).to(targets.device)
-            similar = similarity_targets(targets[index])
 
-            def loss_of(embeddings, similar=similar):
+        def train_step(step: int) -> None:
+            rows = sampler.next_batch()
+            similar = similarity_targets(targets[torch.from_numpy(rows).to(targets.device)])
+
+            def loss_of(embeddings):
                 return contrastive_loss(self.loss, embeddings, similar,
                                         temperature=self.temperature)
 
-            optimizer.zero_grad(set_to_none=True)
             loss = body.backward(ids, rows, loss_of)
-            optimizer.step()
-            schedule.step()
             pairs = len(rows) * (len(rows) - 1) // 2
             self.log_["steps"] += 1
             self.log_["pairs"] += pairs
             bar.update(pairs)
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            if step in eval_at:
-                score, head = self._evaluation_score(ids, y, *evaluation)
-                self.log_["evaluations"].append({"step": step, "score": round(score, 5)})
-                if score > best_score:
-                    best_score, best_head, stale = score, head, 0
-                    best_state = self._body_snapshot()
-                    self.log_["best_step"] = step
-                else:
-                    stale += 1
-                    if stale >= self.early_stopping_patience:
-                        break
-        bar.close()
-        if best_state is None:
-            return None
-        if self.log_.get("best_step") != self.log_["steps"]:
-            self.body_.load_state_dict(best_state)  # kept in memory: no checkpoint files
-        return best_head
 
-    def _body_snapshot(self) -> dict:
-        """A copy of the body's weights, kept in memory (no checkpoint files)."""
-        return {k: v.detach().clone() for k, v in self.body_.state_dict().items()}
+        evaluate = (None if evaluation is None
+                    else functools.partial(self._evaluation_score, ids, y, *evaluation))
+        outcome = train_loop(self.body_, steps, train_step, optimizer=optimizer,
+                             schedule=schedule, evaluate=evaluate,
+                             patience=self.early_stopping_patience)
+        bar.close()
+        self.log_["evaluations"].extend(outcome.evaluations)
+        if outcome.best_step is not None:
+            self.log_["best_step"] = outcome.best_step
+        return outcome.best
 
     def _evaluation_score(self, ids: TokenizedTexts, y: np.ndarray,
                           eval_ids: TokenizedTexts, eval_y: np.ndarray,
@@ -317,12 +293,8 @@ class SetFitClassifier(Classifier):
         on the current body's train embeddings, and that head."""
         head = self._fit_head(self._embed_ids(ids), y)
         proba = head.proba(self._embed_ids(eval_ids))
-        if not self.multi_label_:
-            return float(np.mean(proba.argmax(axis=1) == eval_y)), head
-        predicted = proba >= self.threshold
-        truth = eval_y > 0
-        tp = float((predicted & truth).sum())
-        return 2 * tp / max(1.0, float(predicted.sum() + truth.sum())), head
+        return evaluation_score(proba, eval_y, multi_label=self.multi_label_,
+                                threshold=self.threshold), head
 
     def _train_end_to_end(self, ids: TokenizedTexts, y: np.ndarray) -> None:
         """Joint body + head training (cross-entropy; per-label binary cross-entropy if
@@ -330,31 +302,38 @@ class SetFitClassifier(Classifier):
         import torch
         from tqdm.auto import tqdm
 
-        from whichmodel.models.heads import head_from_module, head_logits_module, head_loss
+        from whichmodel.models.setfit.heads import head_from_module, head_logits_module, head_loss
 
         layer = head_logits_module(self.head_).to(self.body_.device)
+        epochs = int(self.end_to_end_epochs)
         batch = max(1, min(self.batch_size, len(ids)))
         per_epoch = math.ceil(len(ids) / batch)
-        steps = per_epoch * int(self.end_to_end_epochs)
+        steps = per_epoch * epochs
         optimizer, schedule = self._optimizer(
             [{"params": list(self.body_.parameters())},
              {"params": list(layer.parameters()), "lr": self.learning_rate * 100}], steps)
         targets = torch.as_tensor(y, device=self.body_.device)
         generator = np.random.default_rng(self.seed + 1)
+        # Each epoch one permutation of the examples, drawn as the epoch starts.
+        batches = (rows for _ in range(epochs)
+                   for rows in np.array_split(generator.permutation(len(ids)), per_epoch))
         body = self._sentence_body
-        self.body_.train()
-        for _ in tqdm(range(int(self.end_to_end_epochs)), desc="setfit: end-to-end",
-                      disable=not self.progress_bar, leave=False):
-            for rows in np.array_split(generator.permutation(len(ids)), per_epoch):
-                index = torch.from_numpy(rows).to(targets.device)
+        bar = tqdm(total=epochs, desc="setfit: end-to-end", disable=not self.progress_bar,
+                   leave=False)
 
-                def loss_of(embeddings, index=index):
-                    return head_loss(layer(embeddings), targets[index], self.multi_label_)
+        def train_step(step: int) -> None:
+            rows = next(batches)
+            index = torch.from_numpy(rows).to(targets.device)
 
-                optimizer.zero_grad(set_to_none=True)
-                body.backward(ids, rows, loss_of)
-                optimizer.step()
-                schedule.step()
+            def loss_of(embeddings):
+                return head_loss(layer(embeddings), targets[index], self.multi_label_)
+
+            body.backward(ids, rows, loss_of)
+            if step % per_epoch == 0:
+                bar.update(1)
+
+        train_loop(self.body_, steps, train_step, optimizer=optimizer, schedule=schedule)
+        bar.close()
         self.head_ = head_from_module(layer, self.multi_label_)
         self.log_["end_to_end_steps"] = steps
 
@@ -402,27 +381,11 @@ class SetFitClassifier(Classifier):
                                           encoding="utf-8")
 
     def _load_state(self, directory: Path) -> None:
-        from whichmodel.backbones import BackboneError, refuse_pickled_weights
-        from whichmodel.models.base import ModelFileError
-
         body = directory / BODY_DIR
-        if not body.is_dir():
-            raise ModelFileError(f"{body} is missing: the model folder is damaged; retrain "
-                                 "the model or restore the folder from a copy")
-        try:
-            refuse_pickled_weights(body, str(body))
-        except BackboneError as err:
-            raise ModelFileError(f"{body}: {err}") from None
-        if not any(body.rglob("*.safetensors")):
-            raise ModelFileError(f"{body} has no safetensors weights: the model folder is "
-                                 "damaged; retrain the model or restore the folder")
+        check_weights_folder(body)
         self._load_body(str(body))
         self.head_ = LinearHead.load(directory)
-        import torch
-
-        if not all(bool(torch.isfinite(p).all()) for p in self.body_.parameters()):
-            raise ModelFileError(f"{body}: the body's weights hold NaN or infinite values; "
-                                 "retrain the model or restore the folder")
+        check_finite_weights(self.body_, body)
         dimension = getattr(self.body_, "get_embedding_dimension", None) or \
             self.body_.get_sentence_embedding_dimension  # the name before s-t 6
         dim = dimension()
