@@ -59,7 +59,7 @@ def test_summarize_groups_seeds_and_skips_failed_runs():
 
 
 def test_summarize_refuses_to_mix_datasets():
-    with pytest.raises(DataError, match="2 datasets .*--dataset"):
+    with pytest.raises(DataError, match=r"2 datasets .*dataset=NAME"):
         summarize(runs("a", "all", [0.9]) + runs("a", "all", [0.8], dataset="other"))
 
 
@@ -147,13 +147,21 @@ def test_nothing_qualifies_gives_the_closest_and_what_to_change(prices):
     assert [v.label for v in rec.closest] == ["setfit @ 64/class", "setfit @ 8/class",
                                               "enc @ all"]
     assert rec.closest[0].what_would_have_to_change == [
-        "needs 640 labels, budget is 500: raise --label-budget to 640"]
+        "needs 640 labels, budget is 500: raise label_budget to 640"]
     assert rec.closest[1].what_would_have_to_change == [
-        "needs +0.030 accuracy, or lower --min-accuracy to 0.870",
+        "needs +0.030 accuracy, or lower min_quality to 0.870",
         "setfit @ 64/class reaches accuracy 0.910 with 640 labels"]
     assert rec.closest[2].what_would_have_to_change == [
-        "latency 120 ms > 50 ms: raise --max-latency-ms to 120 or deploy on faster --hardware",
+        "latency 120 ms > 50 ms: raise max_latency_p95_ms to 120 or deploy on faster "
+        "hardware",
+        "needs 1,200 labels, budget is 500: raise label_budget to 1,200"]
+    from whichmodel.cli.choose import in_flags  # the CLI says the same with its flags
+    assert [in_flags(c, "accuracy") for c in rec.closest[2].what_would_have_to_change] == [
+        "latency 120 ms > 50 ms: raise --max-latency-ms to 120 or deploy on faster "
+        "--hardware",
         "needs 1,200 labels, budget is 500: raise --label-budget to 1,200"]
+    assert in_flags(rec.closest[1].what_would_have_to_change[0], "accuracy") == \
+        "needs +0.030 accuracy, or lower --min-accuracy to 0.870"
     assert rec.headline().startswith("No candidate meets every constraint")
 
 
@@ -162,7 +170,7 @@ def test_macro_f1_bar_points_at_min_quality(prices):
                                                        hardware="cpu"), prices)
     assert rec.verdicts[0].failed == ["macro_f1 0.850 < 0.900"]
     assert rec.closest[0].what_would_have_to_change[0] == \
-        "needs +0.050 macro_f1, or lower --min-quality to 0.850"
+        "needs +0.050 macro_f1, or lower min_quality to 0.850"
 
 
 def test_learning_curve_and_smallest_budget():
@@ -194,8 +202,16 @@ def test_recommend_accepts_summaries_and_to_dict_is_json(prices):
 def test_nothing_to_choose_from_and_bad_metric(prices):
     with pytest.raises(DataError, match="no successful runs"):
         recommend([], Scenario(hardware="cpu"), prices)
-    with pytest.raises(UsageError, match="unknown metric"):
-        recommend(runs("a", "all", [0.9]), Scenario(metric="f2", hardware="cpu"), prices)
+    with pytest.raises(UsageError, match="metric must be one of accuracy, macro_f1"):
+        Scenario(metric="f2", hardware="cpu")  # refused before anything is recommended
+
+
+def test_a_label_budget_of_zero_admits_only_label_free_candidates(prices):
+    records = runs("setfit", "8/class", [0.95]) + api_runs([0.9])
+    rec = recommend(records, Scenario(label_budget=0, hardware="cpu"), prices)
+    assert rec.winner is not None and rec.winner.summary.n_labels == 0
+    [refused] = [v for v in rec.verdicts if not v.qualifies]
+    assert refused.failed == [f"needs {refused.summary.n_labels:,.0f} labels, budget is 0"]
 
 
 def test_costs_within_the_tie_band_go_to_the_better_model(prices):

@@ -257,12 +257,16 @@ def test_spec_and_prices_not_utf8_or_too_big(tmp_path: Path, tiny_csv: Path) -> 
 # ------------------------------------------------------------------ absurd numbers
 
 
+_VOLUME = r"scenario.volume_per_month: must be more than 0 items a month .*got "
+_HORIZON = r"scenario.horizon_months: must be more than 0 and at most 1200 months .*got "
+
+
 @pytest.mark.parametrize(("scenario", "message"), [
-    ("{volume_per_month: .inf}", "inf items per month is not a volume"),
-    ("{volume_per_month: 1e308}", r"1e\+308 items per month is not a volume"),
-    ("{volume_per_month: .nan}", "greater than 0"),
-    ("{horizon_months: .inf}", "inf months is not a horizon"),
-    ("{horizon_months: 1e6}", r"1e\+06 months is not a horizon"),
+    ("{volume_per_month: .inf}", _VOLUME + "inf"),
+    ("{volume_per_month: 1e308}", _VOLUME + r"1e\+308"),
+    ("{volume_per_month: .nan}", _VOLUME + "nan"),
+    ("{horizon_months: .inf}", _HORIZON + "inf"),
+    ("{horizon_months: 1e6}", _HORIZON + "1000000"),
 ])
 def test_spec_refuses_absurd_scenarios_up_front(tmp_path: Path, tiny_csv: Path,
                                                 scenario: str, message: str) -> None:
@@ -280,16 +284,16 @@ def test_library_scenario_is_checked_too() -> None:
             Scenario(**bad)
     scenario = Scenario()
     scenario.volume_per_month = float("inf")  # reassigned after the check on creation
-    with pytest.raises(UsageError, match="finite number of items per month"):
+    with pytest.raises(UsageError, match="volume_per_month must be more than 0 items a month"):
         cost_of(_choice(), scenario, load_prices())
 
 
 def test_choose_volume_and_horizon_bounds() -> None:
     assert parse_volume("5e6", None) == 5e6
     assert parse_volume("1e15", None) == MAX_VOLUME_PER_MONTH
-    for text, per in (("1e400", None), ("1e308", None), ("1e14/day", None), ("9" * 400, None)):
-        with pytest.raises(UsageError, match="--volume: .* items per month; give at most"):
-            parse_volume(text, per)
+    for text in ("1e400", "1e308", "1e14/day", "9" * 400):
+        result = whichmodel("choose", "runs.sqlite", "--volume", text)
+        assert_one_line_error(result, "--volume must be more than 0 items a month")
     result = whichmodel("choose", "runs.sqlite", "--volume", "1e6", "--horizon-months", "inf")
     assert_one_line_error(result, "--horizon-months must be more than 0 and at most 1200")
 

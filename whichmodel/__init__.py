@@ -6,7 +6,7 @@ not import torch or transformers until a model is actually used.
 
 from __future__ import annotations
 
-import importlib
+import importlib as _importlib
 from typing import Any as _Any
 
 __version__ = "0.1.0"
@@ -16,23 +16,30 @@ _EXPORTS: dict[str, str] = {
     "Classifier": "whichmodel.models.base",
     "DataError": "whichmodel.errors",
     "Dataset": "whichmodel.data",
+    "Predictions": "whichmodel.predictions",
+    "Predictor": "whichmodel.predictor",
+    "Question": "whichmodel.bench.question",
+    "QuestionError": "whichmodel.bench.question",
     "RunRecord": "whichmodel.bench.record",
     "Scenario": "whichmodel.costs.scenario",
+    "ScenarioError": "whichmodel.costs.scenario",
     "SpecError": "whichmodel.errors",
     "WhichmodelError": "whichmodel.errors",
     "available_families": "whichmodel.models.base",
     "break_even_volume": "whichmodel.costs",
-    "cost_of": "whichmodel.costs",
     "build_classifier": "whichmodel.models.base",
     "check_test_labels": "whichmodel.data",
     "classification_metrics": "whichmodel.evaluate",
+    "cost_of": "whichmodel.costs",
     "expected_calibration_error": "whichmodel.evaluate",
     "family_settings": "whichmodel.models.base",
     "few_shot_sample": "whichmodel.data",
     "load_dataset": "whichmodel.data",
     "load_model": "whichmodel.models.base",
     "load_prices": "whichmodel.costs",
+    "open_question": "whichmodel.bench.question",
     "recommend": "whichmodel.choose",
+    "render_template": "whichmodel.data",
     "resolve_backbone": "whichmodel.backbones",
     "split_dataset": "whichmodel.data",
     "summarize": "whichmodel.choose",
@@ -45,7 +52,7 @@ def __getattr__(name: str) -> _Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'whichmodel' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 

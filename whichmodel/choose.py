@@ -29,12 +29,11 @@ from whichmodel.costs.prices import Prices
 from whichmodel.costs.scenario import Scenario
 from whichmodel.errors import DataError, UsageError
 from whichmodel.frontier import learning_curve, pareto_front, smallest_budget_meeting, switch_points
+from whichmodel.metrics import get_metric, metric_names
 
 __all__ = ["CandidateSummary", "Recommendation", "Verdict", "cost_vs_winner", "learning_curve",
            "recommend", "smallest_budget_meeting", "summarize"]
 
-METRICS = ("accuracy", "macro_f1")
-MIN_FLAG = {"accuracy": "--min-accuracy", "macro_f1": "--min-quality"}
 _MEANS = ("ece", "train_seconds", "throughput_items_per_s", "latency_p50_ms",
           "latency_p95_ms", "peak_rss_mib", "input_tokens_per_item", "output_tokens_per_item")
 CLOSEST_COUNT = 3
@@ -42,8 +41,10 @@ CLOSEST_COUNT = 3
 
 @dataclass
 class CandidateSummary:
-    """One choice's runs over seeds. Quality is the mean over seeds with its sample std;
-    costs drivers (seconds, items/s, ms, MiB, tokens per item) are means over seeds."""
+    """One choice's runs over seeds. Quality is the mean over seeds with its sample std,
+    for every registered metric the runs have (`quality_means`, `quality_stds`; the
+    accuracy, macro-F1 and ECE fields mirror them); cost drivers (seconds, items/s, ms,
+    MiB, tokens per item) are means over seeds."""
 
     candidate: str
     family: str
@@ -64,6 +65,8 @@ class CandidateSummary:
     input_tokens_per_item: float | None = None
     output_tokens_per_item: float | None = None
     api_model: str | None = None
+    quality_means: dict[str, float] = field(default_factory=dict)
+    quality_stds: dict[str, float] = field(default_factory=dict)
     best_record: RunRecord | None = field(default=None, repr=False)  # the median run
 
     @property
@@ -72,11 +75,15 @@ class CandidateSummary:
         return f"{self.candidate} @ {self.budget}"
 
     def quality(self, metric: str) -> float:
-        """Mean `metric` over seeds; NaN when it was not measured."""
-        if metric not in METRICS:
-            raise UsageError(f"unknown quality metric {metric!r}; use one of {', '.join(METRICS)}")
-        value = getattr(self, metric)
-        return math.nan if value is None else float(value)
+        """Mean `metric` (a name of the metric registry) over seeds; NaN when the runs
+        did not measure it."""
+        get_metric(metric)  # an unknown name is a UsageError with a did-you-mean
+        return float(self.quality_means.get(metric, math.nan))
+
+    def quality_std(self, metric: str) -> float:
+        """Sample std of `metric` over seeds (0 for one seed); NaN when not measured."""
+        get_metric(metric)
+        return float(self.quality_stds.get(metric, math.nan))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the median run is referred to by its ledger key."""
@@ -104,11 +111,12 @@ def summarize(records: Sequence[RunRecord]) -> list[CandidateSummary]:
         datasets = sorted({r.dataset for r in ok})
         if len(datasets) > 1:
             raise DataError(f"runs come from {len(datasets)} datasets ({', '.join(datasets)});"
-                            " choose for one dataset at a time (choose --dataset NAME)")
+                            " choose for one dataset at a time "
+                            "(`open_question(ledger, dataset=NAME)`)")
         raise DataError(f"runs on {datasets[0]} come from {len(experiments)} experiments "
                         f"(different data files, test sets or split settings: "
                         f"{', '.join(experiments)}); choose for one at a time "
-                        "(choose --dataset ID)")
+                        "(`open_question(ledger, dataset=ID)`)")
     groups: dict[tuple[str, str, str, str], dict[int, RunRecord]] = {}
     for record in ok:
         key = (experiment_of(record), record.candidate, settings_key(record), record.budget)
@@ -136,22 +144,28 @@ def _summarize_group(rows: list[RunRecord]) -> CandidateSummary:
     if len(datasets) > 1:
         raise DataError(f"runs of {rows[0].candidate} @ {rows[0].budget} come from "
                         f"{len(datasets)} datasets ({', '.join(datasets)}); choose for one "
-                        "dataset at a time (choose --dataset NAME)")
+                        "dataset at a time (`open_question(ledger, dataset=NAME)`)")
     first = rows[0]
     summary = CandidateSummary(
         candidate=first.candidate, family=first.family, budget=first.budget,
         n_labels=float(np.mean([r.n_labels for r in rows])), n_runs=len(rows),
         seeds=sorted(r.seed for r in rows), api_model=first.api_model)
-    for metric in METRICS:
-        values = [getattr(r, metric) for r in rows if getattr(r, metric) is not None]
+    names = list(dict.fromkeys(n for r in rows for n in r.quality))
+    for metric in names:
+        values = [r.quality[metric] for r in rows if r.quality.get(metric) is not None]
         if values:
-            setattr(summary, metric, float(np.mean(values)))
-            setattr(summary, f"{metric}_std",
-                    float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
-    for name in _MEANS:
+            summary.quality_means[metric] = float(np.mean(values))
+            summary.quality_stds[metric] = (float(np.std(values, ddof=1)) if len(values) > 1
+                                            else 0.0)
+    for metric in ("accuracy", "macro_f1"):  # the fields that mirror the mapping
+        if metric in summary.quality_means:
+            setattr(summary, metric, summary.quality_means[metric])
+            setattr(summary, f"{metric}_std", summary.quality_stds[metric])
+    for name in (n for n in _MEANS if n != "ece"):
         values = [getattr(r, name) for r in rows if getattr(r, name) is not None]
         if values:
             setattr(summary, name, float(np.mean(values)))
+    summary.ece = summary.quality_means.get("ece")
     ranked = sorted(rows, key=_median_key)
     summary.best_record = ranked[(len(ranked) - 1) // 2]
     return summary
@@ -299,8 +313,10 @@ def recommend(records_or_summaries: Sequence[RunRecord] | Sequence[CandidateSumm
     if not summaries:
         raise DataError("no successful runs to choose from; run `whichmodel bench SPEC.yaml` "
                         "first (failed runs are not candidates)")
-    if scenario.metric not in METRICS:
-        raise UsageError(f"unknown metric {scenario.metric!r}; use one of {', '.join(METRICS)}")
+    metric = get_metric(scenario.metric)
+    if not metric.bar:
+        raise UsageError(f"metric {metric.name!r} cannot carry a quality bar; metrics that "
+                         f"can: {', '.join(metric_names(bar=True))}")
     verdicts = [_judge(s, scenario, prices) for s in summaries]
     passing = _rank_passing([v for v in verdicts if v.qualifies], scenario)
     others = sorted((v for v in verdicts if not v.qualifies), key=lambda v: v.cost.total_usd)
@@ -398,7 +414,7 @@ def _what_would_change(verdict: Verdict, summaries: Sequence[CandidateSummary],
     quality = s.quality(metric)
     if bar is not None and not math.isnan(quality) and quality < bar:
         gap = math.ceil((bar - quality) * 1000 - 1e-9) / 1000
-        changes.append(f"needs +{gap:.3f} {metric}, or lower {MIN_FLAG[metric]} to "
+        changes.append(f"needs +{gap:.3f} {metric}, or lower min_quality to "
                        f"{math.floor(quality * 1000 + 1e-9) / 1000:.3f}")
         more = smallest_budget_meeting(summaries, s.candidate, metric, bar)
         if more is not None:
@@ -406,18 +422,19 @@ def _what_would_change(verdict: Verdict, summaries: Sequence[CandidateSummary],
                            f"{more.n_labels:,.0f} labels")
     limit, latency = scenario.max_latency_p95_ms, verdict.latency_p95_ms
     if limit is not None and latency is not None and latency > limit:
-        changes.append(f"latency {latency:,.0f} ms > {limit:,.0f} ms: raise --max-latency-ms "
-                       f"to {math.ceil(latency):,} or deploy on faster --hardware")
+        changes.append(f"latency {latency:,.0f} ms > {limit:,.0f} ms: raise "
+                       f"max_latency_p95_ms to {math.ceil(latency):,} or deploy on faster "
+                       "hardware")
     budget = scenario.label_budget
     if budget is not None and s.n_labels > budget:
         changes.append(f"needs {s.n_labels:,.0f} labels, budget is {budget:,}: raise "
-                       f"--label-budget to {math.ceil(s.n_labels):,}")
+                       f"label_budget to {math.ceil(s.n_labels):,}")
     return changes
 
 
 def _median_key(record: RunRecord) -> tuple[bool, float, int]:
     """Sort key for picking the median run: accuracy (else macro-F1), unknowns last."""
-    quality = record.accuracy if record.accuracy is not None else record.macro_f1
+    quality = record.quality.get("accuracy", record.quality.get("macro_f1"))
     return (quality is None, float(quality or 0.0), record.seed)
 
 

@@ -2,7 +2,7 @@
 
 Kept apart from `whichmodel.choose` so each reads in one sitting. The functions work on
 anything shaped like `CandidateSummary` (``candidate``, ``n_labels``, ``quality(metric)``,
-``<metric>_std``) and take costs as callables, so they know nothing about prices.
+`quality_std(metric)`) and take costs as callables, so they know nothing about prices.
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def learning_curve(summaries: Sequence[CandidateSummary], candidate: str,
         mean = summary.quality(metric)
         if math.isnan(mean):
             continue
-        std = getattr(summary, f"{metric}_std", None)
-        points.append((float(summary.n_labels), mean, float(std or 0.0)))
+        std = summary.quality_std(metric)
+        points.append((float(summary.n_labels), mean, 0.0 if math.isnan(std) else std))
     return sorted(points)
 
 
@@ -92,7 +92,7 @@ def smallest_budget_meeting(summaries: Sequence[CandidateSummary], candidate: st
                             metric: str, min_quality: float) -> CandidateSummary | None:
     """The candidate's summary with the fewest labels whose mean `metric` reaches
     `min_quality`; None when no budget does. Seeds' spread is not taken into account:
-    look at ``<metric>_std`` before trusting a budget that only just makes it."""
+    look at `CandidateSummary.quality_std` before trusting a budget that only just makes it."""
     meeting = [s for s in summaries
                if s.candidate == candidate and s.quality(metric) >= min_quality]
     return min(meeting, key=lambda s: s.n_labels, default=None)

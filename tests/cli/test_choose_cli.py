@@ -91,7 +91,10 @@ def test_prices_file_and_hardware(ledger, tmp_path, capsys):
      "use --min-quality"),
     (["choose", "{ledger}", "--volume", "1e6", "--dataset", "other"], "no runs on dataset"),
     (["choose", "{empty}", "--volume", "1e6"], "no successful runs"),
-    (["choose", "{ledger}", "--volume", "1e6", "--cost-tie", "5"], "--cost-tie is a fraction"),
+    (["choose", "{ledger}", "--volume", "1e6", "--cost-tie", "5"],
+     "--cost-tie must be a fraction from 0 up to (not including) 1"),
+    (["choose", "{ledger}", "--volume", "1e6", "--label-budget", "-1"],
+     "--label-budget must be a whole number of labels, 0 or more"),
 ])
 def test_errors_are_one_line_with_exit_code_2(ledger, tmp_path, capsys, argv, message):
     empty = tmp_path / "empty.sqlite"
@@ -170,3 +173,128 @@ def test_the_committed_example_ledger_still_reads(tmp_path, capsys):
                  str(tmp_path / "report.html")]) == 0
     assert (tmp_path / "report.html").stat().st_size > 10_000
     assert hashlib.sha256(example.read_bytes()).hexdigest() == before
+
+
+# ------------------------------------------------ the spec and the flags, one Scenario
+
+
+def _spec_error(tmp_path, scenario: dict) -> str | None:
+    """The spec's one-line error for a ``scenario:`` section, or None when it loads."""
+    from whichmodel.bench.spec import parse_spec
+    from whichmodel.errors import SpecError
+
+    (tmp_path / "t.csv").write_text("text,label\na,x\nb,y\n")
+    try:
+        parse_spec({"dataset": {"train": "t.csv"}, "scenario": scenario,
+                    "candidates": [{"name": "t", "family": "tfidf"}]}, base_dir=tmp_path)
+    except SpecError as err:
+        return str(err)
+    return None
+
+
+def _flag_error(flags: list[str]) -> str | None:
+    """`build_scenario`'s error for ``choose LEDGER FLAGS`` (--volume 1e6 unless given),
+    or None when the flags make a scenario."""
+    from whichmodel.cli import build_parser
+    from whichmodel.cli.choose import build_scenario
+
+    volume = [] if "--volume" in flags else ["--volume", "1e6"]
+    args = build_parser().parse_args(["choose", "runs.sqlite", *volume, *flags])
+    try:
+        build_scenario(args)
+    except UsageError as err:
+        return str(err)
+    return None
+
+
+# (field, its flag, value in the spec, the same value as flags): every boundary
+BOUNDARIES = [
+    ("label_budget", "--label-budget", 0, "0"),
+    ("label_budget", "--label-budget", -1, "-1"),
+    ("label_budget", "--label-budget", 1, "1"),
+    ("volume_per_month", "--volume", float("inf"), "1e400"),
+    ("volume_per_month", "--volume", 0, "0"),
+    ("volume_per_month", "--volume", 1e15, "1e15"),
+    ("volume_per_month", "--volume", 1.01e15, "1.01e15"),
+    ("horizon_months", "--horizon-months", 0, "0"),
+    ("horizon_months", "--horizon-months", 1200, "1200"),
+    ("horizon_months", "--horizon-months", float("inf"), "inf"),
+    ("min_quality", "--min-quality", 1, "1"),
+    ("min_quality", "--min-quality", 1.5, "1.5"),
+    ("min_quality", "--min-quality", -0.1, "-0.1"),
+    ("max_latency_p95_ms", "--max-latency-ms", 0, "0"),
+    ("max_latency_p95_ms", "--max-latency-ms", -3, "-3"),
+    ("max_latency_p95_ms", "--max-latency-ms", float("nan"), "nan"),
+    ("cost_tie", "--cost-tie", 0, "0"),
+    ("cost_tie", "--cost-tie", 1, "1"),
+    ("cost_tie", "--cost-tie", -0.01, "-0.01"),
+    ("metric", "--metric", "macro_f1", "macro_f1"),
+    ("metric", "--metric", "micro_f1", "micro_f1"),
+]
+
+
+@pytest.mark.parametrize(("field", "flag", "value", "typed"), BOUNDARIES,
+                         ids=[f"{b[0]}={b[2]}" for b in BOUNDARIES])
+def test_spec_and_flags_agree_on_every_boundary(tmp_path, field, flag, value, typed):
+    """One rule: a value the spec takes the flags take, and a refusal says the same thing,
+    named ``scenario.<field>`` in the spec and ``--flag`` on the command line."""
+    spec_error = _spec_error(tmp_path, {field: value})
+    flag_error = _flag_error([flag, typed])
+    assert (spec_error is None) == (flag_error is None), (spec_error, flag_error)
+    if spec_error is None:
+        return
+    spec_rule = spec_error.removeprefix(f"spec: scenario.{field}: must be ")
+    flag_rule = flag_error.removeprefix(f"{flag} must be ")
+    assert spec_rule != spec_error and flag_rule != flag_error, (spec_error, flag_error)
+    assert flag_rule.split(", got ")[0] == spec_rule.split(", got ")[0]
+    assert "--" not in spec_error and "scenario." not in flag_error
+
+
+def test_metric_flag_offers_the_registry_and_the_spec_refuses_the_rest(tmp_path, capsys):
+    from whichmodel.cli import build_parser
+    from whichmodel.metrics import metric_names
+
+    choose = build_parser()._subparsers._group_actions[0].choices["choose"]
+    [metric] = [a for a in choose._actions if "--metric" in a.option_strings]
+    assert list(metric.choices) == metric_names(bar=True)
+    assert "ece" not in metric.choices  # registered, but no bar is set on calibration
+    assert "scenario.metric: must be one of accuracy, macro_f1" in _spec_error(
+        tmp_path, {"metric": "ece"})
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["choose", "runs.sqlite", "--volume", "1", "--metric",
+                                   "ece"])
+    assert "invalid choice: 'ece'" in capsys.readouterr().err
+
+
+def test_a_label_budget_of_zero_picks_the_zero_shot_candidate(ledger, capsys):
+    assert main(["choose", str(ledger), "--volume", "1e6", "--label-budget", "0",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["scenario"]["label_budget"] == 0
+    assert data["winner"]["label"] == "llm @ 0/class"
+    assert all(not v["qualifies"] for v in data["verdicts"] if v["candidate"] != "llm")
+
+
+def test_min_accuracy_errors_name_the_flag_typed(ledger, capsys):
+    assert main(["choose", str(ledger), "--volume", "1e6", "--min-accuracy", "90"]) == 2
+    err = capsys.readouterr().err
+    assert "--min-accuracy must be from 0 to 1" in err and "got 90" in err
+
+
+def test_hugging_face_progress_bars_are_off_for_commands_unless_asked_for(tmp_path):
+    """transformers' "Loading weights" bars leaked between our lines (demo, bench): the
+    CLI entry turns the Hugging Face switch off before anything imports them."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import whichmodel.cli as c; c.main(['choose', 'missing.sqlite', '--volume', '1'])\n"
+            "from huggingface_hub.utils import are_progress_bars_disabled\n"
+            "from transformers.utils import logging\n"
+            "print(are_progress_bars_disabled(), logging.is_progress_bar_enabled())")
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    for setting, expected in ((None, ["True", "False"]), ("0", ["False", "True"])):
+        run_env = env if setting is None else {**env, "HF_HUB_DISABLE_PROGRESS_BARS": setting}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=run_env, cwd=tmp_path).stdout
+        assert out.split()[-2:] == expected

@@ -133,7 +133,8 @@ def small_ledger(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--volume", "0"], "--volume must be more than 0 items"),
     (["--volume", "1e6", "--max-latency-ms", "-3"], "--max-latency-ms must be more than 0"),
-    (["--volume", "1e6", "--label-budget", "0"], "--label-budget must be at least 1"),
+    (["--volume", "1e6", "--label-budget", "-1"],
+     "--label-budget must be a whole number of labels, 0 or more"),
     (["--volume", "1e6/week"], "5e6/month, 2e5/day or 6e7/year"),
 ])
 def test_choose_rejects_nonsense_numbers(small_ledger, capsys, flags, message):

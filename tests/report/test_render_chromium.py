@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from whichmodel.choose import recommend
 from whichmodel.costs import Scenario, load_prices
 from whichmodel.report import write_report
 from whichmodel.report.html import SECTIONS
@@ -35,8 +36,9 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_report_renders_in_headless_chromium(real_records, tmp_path: Path) -> None:
-    report = write_report(real_records, Scenario(min_quality=0.8, max_latency_p95_ms=200),
-                          load_prices(), tmp_path / "report.html")
+    prices = load_prices()
+    rec = recommend(real_records, Scenario(min_quality=0.8, max_latency_p95_ms=200), prices)
+    report = write_report(rec, real_records, prices, tmp_path / "report.html")
     url = report.resolve().as_uri()
 
     shot = tmp_path / "report.png"

@@ -66,7 +66,8 @@ def test_top_confused_pairs_are_off_diagonal_and_ranked() -> None:
 
 def test_report_is_self_contained_with_every_section(real_records, scenario, prices,
                                                      tmp_path: Path) -> None:
-    out = write_report(real_records, scenario, prices, tmp_path / "sub" / "report.html")
+    rec = recommend(real_records, scenario, prices)
+    out = write_report(rec, real_records, prices, tmp_path / "sub" / "report.html")
     page = out.read_text(encoding="utf-8")
     assert out.exists() and list(out.parent.iterdir()) == [out]  # no temp file left over
     for section_id, _ in SECTIONS:
@@ -82,22 +83,25 @@ def test_report_is_self_contained_with_every_section(real_records, scenario, pri
 
 
 def test_report_when_nothing_qualifies(real_records, prices) -> None:
-    page = render_report(real_records, Scenario(min_quality=0.999, label_budget=50), prices)
+    rec = recommend(real_records, Scenario(min_quality=0.999, label_budget=50), prices)
+    page = render_report(rec, real_records, prices)
     assert "No candidate meets every constraint" in page
-    assert "--min-accuracy" in page  # what would have to change, from choose
+    assert "lower min_quality to" in page  # what would have to change, from choose
     assert "closest: " in page  # per-class F1 and confusions of the closest candidate
 
 
 def test_report_with_one_budget_says_why_there_is_no_curve(real_records, scenario,
                                                            prices) -> None:
-    page = render_report([r for r in real_records if r.budget == "all"], scenario, prices)
+    records = [r for r in real_records if r.budget == "all"]
+    page = render_report(recommend(records, scenario, prices), records, prices)
     assert "No learning curve: every candidate was run at a single label budget" in page
     assert 'id="pareto"' in page and page.count("data:image/png") == 4
 
 
 def test_report_stays_readable_at_77_classes(many_class_records, prices,
                                              tmp_path: Path) -> None:
-    page = write_report(many_class_records, Scenario(min_quality=0.5), prices,
+    rec = recommend(many_class_records, Scenario(min_quality=0.5), prices)
+    page = write_report(rec, many_class_records, prices,
                         tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Most confused pairs" in page
     assert page.count("<tr><td>") >= 15  # the confused-pairs table is full
@@ -106,8 +110,37 @@ def test_report_stays_readable_at_77_classes(many_class_records, prices,
 def test_report_refuses_a_ledger_without_finished_runs(real_records, scenario, prices) -> None:
     from whichmodel.errors import DataError
 
+    rec = recommend(real_records, scenario, prices)
     with pytest.raises(DataError, match="no finished runs"):
-        render_report([r for r in real_records if r.status != "ok"], scenario, prices)
+        render_report(rec, [r for r in real_records if r.status != "ok"], prices)
+
+
+def test_report_shows_exactly_the_recommendation_it_is_given(real_records, scenario,
+                                                             prices) -> None:
+    from dataclasses import replace
+
+    rec = recommend(real_records, scenario, prices)
+    page = render_report(rec, real_records, prices)
+    assert f"Deploy <b>{rec.winner.label}</b>" in page
+    # A recommendation the report would not have made itself: another qualifying choice
+    # as the winner, under a scenario with another bar. The page shows that one.
+    other = next(v for v in rec.verdicts if v.qualifies and v is not rec.winner)
+    forged = replace(rec, winner=other, scenario=replace(rec.scenario, min_quality=0.5))
+    page = render_report(forged, real_records, prices)
+    assert f"Deploy <b>{other.label}</b>" in page
+    assert f"Deploy <b>{rec.winner.label}</b>" not in page
+    assert "accuracy ≥ 0.5" in page and "accuracy ≥ 0.8" not in page
+    assert f"recommended: {other.label}" in page  # the per-class figures follow it
+
+
+def test_report_refuses_runs_the_recommendation_was_not_made_from(real_records, scenario,
+                                                                  prices) -> None:
+    from whichmodel.errors import DataError
+
+    rec = recommend(real_records, scenario, prices)
+    others = [r for r in real_records if r.candidate != rec.winner.summary.candidate]
+    with pytest.raises(DataError, match="the recommendation is not of these runs"):
+        render_report(rec, others, prices)
 
 
 def test_cli_report_writes_and_prints_the_path(real_records, tmp_path: Path,
@@ -128,6 +161,17 @@ def test_cli_report_writes_and_prints_the_path(real_records, tmp_path: Path,
     page = out.read_text(encoding="utf-8")
     assert "<title>Banking slice</title>" in page and "accuracy ≥ 0.85" in page
     assert "for 6 months" in page
+    # choose, given the same flags, recommends what the report shows
+    import json
+
+    assert main(["choose", str(ledger_path), "--min-accuracy", "0.85", "--volume", "2e4",
+                 "--per", "day", "--max-latency-ms", "100", "--horizon-months", "6",
+                 "--json"]) == 0
+    chosen = json.loads(capsys.readouterr().out)
+    if chosen["winner"] is None:
+        assert "No candidate meets every constraint" in page
+    else:
+        assert f"Deploy <b>{chosen['winner']['label']}</b>" in page
 
 
 def test_cli_report_errors_are_one_line(tmp_path: Path, capsys) -> None:

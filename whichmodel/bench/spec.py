@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import typing
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from whichmodel.costs.scenario import MAX_HORIZON_MONTHS, MAX_VOLUME_PER_MONTH, Scenario
+from whichmodel.costs.scenario import Scenario, ScenarioError
 from whichmodel.errors import SpecError, did_you_mean, quote, shorten
 
 # Suffixes that mark a dataset source as a local file (others may be hub names or URIs).
@@ -201,34 +202,44 @@ class CandidateSpec(_Strict):
         return self
 
 
+_SCENARIO = Scenario()  # the defaults, from the one definition
+
+
 class ScenarioSpec(_Strict):
-    """The deployment scenario (see `whichmodel.costs.scenario.Scenario`)."""
+    """The deployment scenario; every value is checked by `Scenario` itself, whose
+    `ScenarioError` becomes ``scenario.<field>: must be ...`` (see
+    `whichmodel.costs.scenario`)."""
 
-    volume_per_month: float = Field(1e6, gt=0)        # items per month
-    horizon_months: float = Field(12.0, gt=0)
-    metric: Literal["accuracy", "macro_f1"] = "accuracy"
-    min_quality: float | None = Field(None, ge=0, le=1)
-    max_latency_p95_ms: float | None = Field(None, gt=0)
-    label_budget: int | None = Field(None, ge=0)      # most labels the team can pay for
-    hardware: str | None = None                       # deployment hardware (prices.yaml)
-    training_hardware: str | None = None              # None: train on the deployment one
+    volume_per_month: float = _SCENARIO.volume_per_month   # items per month
+    horizon_months: float = _SCENARIO.horizon_months
+    metric: str = _SCENARIO.metric                         # in whichmodel.metrics
+    min_quality: float | None = None
+    max_latency_p95_ms: float | None = None
+    label_budget: int | None = None                        # 0 or more labels
+    hardware: str | None = None                            # deployment hardware (prices.yaml)
+    training_hardware: str | None = None                   # None: train on the deployment one
+    cost_tie: float = _SCENARIO.cost_tie
 
-    @field_validator("volume_per_month")
+    @model_validator(mode="before")
     @classmethod
-    def _sane_volume(cls, volume: float) -> float:
-        # inf or 1e308 would pass `gt=0`, and the bench would crash pricing its first row.
-        if not volume <= MAX_VOLUME_PER_MONTH:
-            raise ValueError(f"{volume:g} items per month is not a volume; give a finite "
-                             f"number up to {MAX_VOLUME_PER_MONTH:,.0f}")
-        return volume
+    def _checked_by_scenario(cls, data: Any) -> Any:
+        """Build the `Scenario` from the section as written, so its rules (and only its
+        rules) judge every value; keep its normalised values (``1e3`` labels -> 1000)."""
+        if not isinstance(data, dict) or not set(data) <= set(cls.model_fields):
+            return data  # not a mapping, or an unknown key: pydantic says which
+        hardware = data.get("hardware")
+        values = {**asdict(_SCENARIO), **data,
+                  "hardware": _SCENARIO.hardware if hardware is None else hardware}
+        try:
+            scenario = Scenario(**values)
+        except ScenarioError as err:  # one line: "scenario.<field>: must be ..., got ..."
+            raise ValueError(err.message_for(f".{err.field}:")) from None
+        return {**asdict(scenario), "hardware": hardware}
 
-    @field_validator("horizon_months")
-    @classmethod
-    def _sane_horizon(cls, months: float) -> float:
-        if not months <= MAX_HORIZON_MONTHS:
-            raise ValueError(f"{months:g} months is not a horizon; give a finite number "
-                             f"up to {MAX_HORIZON_MONTHS:g} (a century)")
-        return months
+    def to_scenario(self, hardware: str | None = None) -> Scenario:
+        """The `Scenario` on ``hardware``, else on ``self.hardware`` or the default one."""
+        return Scenario(**{**self.model_dump(),
+                           "hardware": hardware or self.hardware or _SCENARIO.hardware})
 
 
 class MeasureSpec(_Strict):
@@ -295,13 +306,11 @@ class ExperimentSpec(_Strict):
     @property
     def deployment_hardware(self) -> str:
         """The hardware the scenario is priced on (``hardware`` or ``scenario.hardware``)."""
-        return self.hardware or self.scenario.hardware or Scenario().hardware
+        return self.hardware or self.scenario.hardware or _SCENARIO.hardware
 
     def to_scenario(self) -> Scenario:
         """The `Scenario` dataclass used by costs and choose."""
-        data = self.scenario.model_dump()
-        data["hardware"] = self.deployment_hardware
-        return Scenario(**data)
+        return self.scenario.to_scenario(self.deployment_hardware)
 
     def runs(self) -> list[tuple[CandidateSpec, Budget, int]]:
         """Every (candidate, budget, seed) in run order: cheap budgets first per candidate."""

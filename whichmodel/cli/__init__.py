@@ -66,6 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `whichmodel` console script."""
     from whichmodel.errors import WhichmodelError
 
+    # transformers and huggingface_hub draw their own tqdm bars ("Loading weights: 0%|…"
+    # each time a sentence-transformers body loads, "Fetching files") on stderr, between
+    # our lines and under the bench's live display. Both read this switch when they are
+    # first imported, which is after this point (commands import them lazily); our own
+    # bars (rich here, tqdm in the library) do not read it. A user's own setting wins.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -158,24 +158,22 @@ def _experiment_flag(ledger: Path, records: list) -> list[str]:
 
 def scenario_flags(spec: ExperimentSpec) -> list[str]:
     """The `choose`/`report` flags for the spec's scenario: both commands read only the
-    ledger, so the hints spell the scenario out and report explains what choose picks."""
-    sc = spec.to_scenario()
-    parts = ["--volume", _compact(sc.volume_per_month)]
-    if sc.metric != "accuracy":
-        parts += ["--metric", sc.metric]
-    if sc.min_quality is not None:
-        flag = "--min-accuracy" if sc.metric == "accuracy" else "--min-quality"
-        parts += [flag, f"{sc.min_quality:g}"]
-    if sc.max_latency_p95_ms is not None:
-        parts += ["--max-latency-ms", f"{sc.max_latency_p95_ms:g}"]
-    if sc.label_budget is not None:
-        parts += ["--label-budget", str(sc.label_budget)]
-    if sc.horizon_months != 12:
-        parts += ["--horizon-months", f"{sc.horizon_months:g}"]
-    if sc.hardware != "cpu-small":
-        parts += ["--hardware", sc.hardware]
-    if sc.training_hardware:
-        parts += ["--training-hardware", sc.training_hardware]
+    ledger, so the hints spell the scenario out and report explains what choose picks.
+    Fields at `Scenario`'s defaults are left out; each other one is given with its flag."""
+    from dataclasses import asdict
+
+    from whichmodel.cli.choose import SCENARIO_FLAGS
+    from whichmodel.costs.scenario import Scenario
+
+    values, defaults = asdict(spec.to_scenario()), asdict(Scenario())
+    parts = ["--volume", _compact(values["volume_per_month"])]
+    for field, flag in SCENARIO_FLAGS.items():
+        value = values[field]
+        if field == "volume_per_month" or value is None or value == defaults[field]:
+            continue
+        if field == "min_quality" and values["metric"] == "accuracy":
+            flag = "--min-accuracy"
+        parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     return parts
 
 

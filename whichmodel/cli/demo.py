@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     prices = load_prices(spec.prices or None)
     recommendation = recommend(records, scenario, prices)
     print_recommendation(recommendation, prices, sum(r.status != "ok" for r in records))
-    report = write_report(records, scenario, prices, out / "report.html",
+    report = write_report(recommendation, records, prices, out / "report.html",
                           title="whichmodel demo: shop support messages")
     console.print(f"report: {plain(report)}\nnext: whichmodel choose {plain(ledger)} "
                   "--min-accuracy 0.85 "

@@ -28,7 +28,6 @@ examples:
 """
 
 
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `report` subcommand."""
     parser = subparsers.add_parser(
@@ -45,9 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the ledger, build the scenario and prices, write the report, print its path."""
-    from whichmodel.cli.choose import build_scenario, price_overrides, read_ledger_runs
-    from whichmodel.costs.prices import load_prices
+    """Write the report of the recommendation `choose` would print for the same flags
+    (`recommend_for`), print its path."""
+    from whichmodel.cli.choose import recommend_for
     from whichmodel.report import write_report
 
     out = Path(args.out)
@@ -56,9 +55,6 @@ def run(args: argparse.Namespace) -> int:
                          "in .html")
     if out.is_dir():
         raise UsageError(f"--out {args.out} is a folder; give a file name ending in .html")
-    scenario = build_scenario(args)
-    prices = load_prices(price_overrides(args))
-    prices.hardware_price(scenario.hardware, field="--hardware")
-    records = read_ledger_runs(args.ledger, args.dataset)
-    print(write_report(records, scenario, prices, args.out, title=args.title))
+    recommendation, question, prices = recommend_for(args)
+    print(write_report(recommendation, question.records, prices, args.out, title=args.title))
     return 0

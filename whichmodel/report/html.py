@@ -47,14 +47,18 @@ SECTIONS = (
 )
 
 
-def write_report(records: Sequence[Any], scenario: Any, prices: Any, out_path: str | Path,
-                 *, title: str | None = None) -> Path:
-    """Write the report for ``records`` under ``scenario`` to ``out_path``; return the path.
+def write_report(recommendation: Any, records: Sequence[Any], prices: Any,
+                 out_path: str | Path, *, title: str | None = None) -> Path:
+    """Write the report of ``recommendation`` to ``out_path``; return the path.
 
-    The file is written to a temporary sibling and renamed into place, so a reader (or a
-    browser refreshing it) never sees half a report.
+    The page shows the `Recommendation` it is given, never one of its own, so it says
+    what `choose` said. ``records`` are the runs it was made from (the per-class figures,
+    the failed runs and the header read them) and ``prices`` the table it was priced with
+    (the cost curves and the methods section). The file is written to a temporary sibling
+    and renamed into place, so a reader (or a browser refreshing it) never sees half a
+    report.
     """
-    page = render_report(records, scenario, prices, title=title)
+    page = render_report(recommendation, records, prices, title=title)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -71,13 +75,13 @@ def write_report(records: Sequence[Any], scenario: Any, prices: Any, out_path: s
     return out
 
 
-def render_report(records: Sequence[Any], scenario: Any, prices: Any, *,
+def render_report(recommendation: Any, records: Sequence[Any], prices: Any, *,
                   title: str | None = None) -> str:
-    """The report as an HTML string (see `write_report`)."""
-    from whichmodel.choose import recommend, summarize
+    """The report of ``recommendation`` as an HTML string (see `write_report`)."""
     from whichmodel.errors import DataError
 
-    records = list(records)
+    rec, records = recommendation, list(records)
+    scenario = rec.scenario
     ok = [r for r in records if r.status == "ok"]
     if not ok:
         reasons = "; ".join(sorted({f"{r.candidate}: {_first_line(r.error)}"
@@ -85,8 +89,9 @@ def render_report(records: Sequence[Any], scenario: Any, prices: Any, *,
         raise DataError(f"no finished runs to report on ({len(records)} failed"
                         + (f": {reasons}" if reasons else "") + "). Fix the failing "
                         "candidates and rerun `whichmodel bench`.")
-    rec = recommend(records, scenario, prices)
-    summaries = summarize(ok)
+    _check_runs_match(rec, ok)
+    summaries = sorted((v.summary for v in rec.verdicts),  # summarize's order
+                       key=lambda s: (s.candidate, s.n_labels, s.budget))
     datasets = sorted({r.dataset for r in ok})
     title = title or f"Which model for {_short(datasets[0], 60)}?"
     featured = rec.winner or (closest_verdicts(rec) or [None])[0]
@@ -114,6 +119,20 @@ def render_report(records: Sequence[Any], scenario: Any, prices: Any, *,
         f"<body data-images-ok=\"pending\"><main>\n<nav>{nav}</nav>\n"
         + "\n".join(body) + f"\n</main>{DECODE_SCRIPT}</body></html>\n"
     )
+
+
+def _check_runs_match(rec: Any, ok: Sequence[Any]) -> None:
+    """Every choice of ``rec`` must have finished runs in ``ok``: the per-class figures of
+    the recommended choice come from them, and other runs would show another model."""
+    from whichmodel.errors import DataError
+
+    present = {(r.candidate, r.budget) for r in ok}
+    missing = [v.label for v in rec.verdicts
+               if (v.summary.candidate, v.summary.budget) not in present]
+    if missing:
+        raise DataError(f"the recommendation is not of these runs: no finished run of "
+                        f"{', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}; pass "
+                        "the runs it was made from")
 
 
 def _header(title: str, datasets: list[str], ok: Sequence[Any], prices: Any) -> str:

@@ -84,8 +84,8 @@ def candidate_colors(names: Sequence[str]) -> dict[str, Any]:
 
 
 def _quality_std(summary: Any, metric: str) -> float:
-    std = getattr(summary, f"{metric}_std", None)
-    return float(std) if std is not None and not math.isnan(std) else 0.0
+    std = summary.quality_std(metric)
+    return 0.0 if math.isnan(std) else float(std)
 
 
 def pareto_plot(verdicts: Sequence[Any], pareto: Sequence[Any], winner: Any | None,

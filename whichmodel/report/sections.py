@@ -74,9 +74,9 @@ def _num(value: float | None, fmt: str = "{:.3f}") -> str:
 
 def quality_text(summary: Any, metric: str) -> str:
     """``0.912 ± 0.004`` for the metric, mean ± std over seeds."""
-    std = getattr(summary, f"{metric}_std", None)
+    std = summary.quality_std(metric)
     mean = summary.quality(metric)
-    if std is None or (isinstance(std, float) and math.isnan(std)) or summary.n_runs < 2:
+    if math.isnan(std) or summary.n_runs < 2:
         return _num(mean)
     return f"{_num(mean)} ± {_num(std)}"
 
