@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from whichmodel.bench.record import RunRecord, experiment_of, settings_key
+from whichmodel.costs.drivers import CostDrivers
 from whichmodel.costs.model import (
     CostBreakdown,
     cost_of,
@@ -34,8 +35,6 @@ from whichmodel.metrics import get_metric, metric_names
 __all__ = ["CandidateSummary", "Recommendation", "Verdict", "cost_vs_winner", "learning_curve",
            "recommend", "smallest_budget_meeting", "summarize"]
 
-_MEANS = ("ece", "train_seconds", "throughput_items_per_s", "latency_p50_ms",
-          "latency_p95_ms", "peak_rss_mib", "input_tokens_per_item", "output_tokens_per_item")
 CLOSEST_COUNT = 3
 
 
@@ -43,28 +42,20 @@ CLOSEST_COUNT = 3
 class CandidateSummary:
     """One choice's runs over seeds. Quality is the mean over seeds with its sample std,
     for every registered metric the runs have (`quality_means`, `quality_stds`; the
-    accuracy, macro-F1 and ECE fields mirror them); cost drivers (seconds, items/s, ms,
-    MiB, tokens per item) are means over seeds."""
+    accuracy, macro-F1 and ECE fields mirror them); its `CostDrivers` (labels, seconds,
+    items/s, ms, MiB, tokens per item) are the means over seeds."""
 
     candidate: str
     family: str
     budget: str
-    n_labels: float
     n_runs: int
     seeds: list[int]
+    drivers: CostDrivers = field(default_factory=CostDrivers)
     accuracy: float | None = None
     accuracy_std: float | None = None
     macro_f1: float | None = None
     macro_f1_std: float | None = None
     ece: float | None = None
-    train_seconds: float | None = None
-    throughput_items_per_s: float | None = None
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
-    peak_rss_mib: float | None = None
-    input_tokens_per_item: float | None = None
-    output_tokens_per_item: float | None = None
-    api_model: str | None = None
     quality_means: dict[str, float] = field(default_factory=dict)
     quality_stds: dict[str, float] = field(default_factory=dict)
     best_record: RunRecord | None = field(default=None, repr=False)  # the median run
@@ -73,6 +64,16 @@ class CandidateSummary:
     def label(self) -> str:
         """How a choice is shown: ``"candidate @ budget"``."""
         return f"{self.candidate} @ {self.budget}"
+
+    @property
+    def n_labels(self) -> float:
+        """Labelled examples used for training, mean over seeds (a cost driver)."""
+        return self.drivers.n_labels
+
+    @property
+    def api_model(self) -> str | None:
+        """The LLM API it calls (a key of prices.yaml), None when self-hosted."""
+        return self.drivers.api_model
 
     def quality(self, metric: str) -> float:
         """Mean `metric` (a name of the metric registry) over seeds; NaN when the runs
@@ -87,7 +88,9 @@ class CandidateSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the median run is referred to by its ledger key."""
-        data = {k: v for k, v in asdict(self).items() if k != "best_record"}
+        data = {k: v for k, v in asdict(self).items() if k not in ("best_record", "drivers")}
+        data.update(self.drivers.to_dict())  # flat, as choose --json has always shown them
+        data["family"] = self.family
         data["label"] = self.label
         data["best_record_key"] = self.best_record.key if self.best_record else None
         return data
@@ -148,8 +151,8 @@ def _summarize_group(rows: list[RunRecord]) -> CandidateSummary:
     first = rows[0]
     summary = CandidateSummary(
         candidate=first.candidate, family=first.family, budget=first.budget,
-        n_labels=float(np.mean([r.n_labels for r in rows])), n_runs=len(rows),
-        seeds=sorted(r.seed for r in rows), api_model=first.api_model)
+        n_runs=len(rows), seeds=sorted(r.seed for r in rows),
+        drivers=CostDrivers.mean([r.drivers for r in rows]))
     names = list(dict.fromkeys(n for r in rows for n in r.quality))
     for metric in names:
         values = [r.quality[metric] for r in rows if r.quality.get(metric) is not None]
@@ -161,10 +164,6 @@ def _summarize_group(rows: list[RunRecord]) -> CandidateSummary:
         if metric in summary.quality_means:
             setattr(summary, metric, summary.quality_means[metric])
             setattr(summary, f"{metric}_std", summary.quality_stds[metric])
-    for name in (n for n in _MEANS if n != "ece"):
-        values = [getattr(r, name) for r in rows if getattr(r, name) is not None]
-        if values:
-            setattr(summary, name, float(np.mean(values)))
     summary.ece = summary.quality_means.get("ece")
     ranked = sorted(rows, key=_median_key)
     summary.best_record = ranked[(len(ranked) - 1) // 2]
@@ -385,7 +384,7 @@ def _judge(summary: CandidateSummary, scenario: Scenario, prices: Prices) -> Ver
             failed.append(f"{metric} {quality:.3f} < {bar:.3f}")
             # the gap as a share of the error rate the bar allows: 0.87 vs 0.90 is 0.3
             shortfall += (bar - quality) / (1 - bar) if bar < 1 else bar - quality
-    latency = summary.latency_p95_ms
+    latency = summary.drivers.latency_p95_ms
     speed = deployment_speed_factor(summary, scenario, prices)
     if latency is not None and speed is not None:
         latency = latency / speed

@@ -2,9 +2,10 @@
 
 The ledger stays the source of truth (choose and report read it); MLflow gets a copy:
 one MLflow run per ledger row, named ``<candidate> <budget> seed <seed>``, with
-params = family, settings, budget, seed, dataset; metrics = quality and measured cost
-drivers (units in the names); tags = the run key and its status (and error). Exporting
-twice creates no duplicates: a row whose key is already in the experiment is skipped.
+params = family, settings, budget, seed, dataset; metrics = the run's quality mapping
+(every metric of `whichmodel.metrics` it has) and its measured cost drivers (units in the
+names); tags = the run key and its status (and error). Exporting twice creates no
+duplicates: a row whose key is already in the experiment is skipped.
 mlflow is an optional extra and is imported only here.
 """
 
@@ -17,9 +18,6 @@ from typing import Any
 from whichmodel.bench.record import RunRecord
 from whichmodel.errors import WhichmodelError
 
-_METRICS = ("accuracy", "macro_f1", "ece", "train_seconds", "throughput_items_per_s",
-            "latency_p50_ms", "latency_p95_ms", "peak_rss_mib", "input_tokens_per_item",
-            "output_tokens_per_item", "n_labels", "n_test")
 _KEY_TAG = "whichmodel.key"
 
 
@@ -36,12 +34,13 @@ def _params(record: RunRecord) -> dict[str, str]:
 
 
 def _metrics(record: RunRecord) -> dict[str, float]:
-    out = {}
-    for name in _METRICS:
-        value = getattr(record, name)
-        if isinstance(value, (int, float)) and value == value:  # skip None and NaN
-            out[name] = float(value)
-    return out
+    """Every quality metric the run has (the registry's names) and every numeric cost
+    driver, read from the record's own mapping and `CostDrivers`, never listed here."""
+    values: dict[str, object] = {**record.quality, **record.drivers.to_dict(),
+                                 "n_test": record.n_test}
+    return {name: float(value) for name, value in values.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            and value == value}  # skip None, text and NaN
 
 
 def export_to_mlflow(records: Iterable[RunRecord], tracking_uri: str,

@@ -10,7 +10,10 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from whichmodel.costs.drivers import CostDrivers
 
 
 def run_key(dataset: str, candidate: str, settings: dict[str, Any], budget: str,
@@ -107,6 +110,13 @@ class RunRecord:
                 self.quality[name] = column
             elif name in self.quality:
                 setattr(self, name, self.quality[name])
+
+    @property
+    def drivers(self) -> CostDrivers:
+        """The run's measured cost drivers as one object (`whichmodel.costs.drivers`)."""
+        from whichmodel.costs.drivers import CostDrivers
+
+        return CostDrivers.of(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready) of every field."""

@@ -227,7 +227,7 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
             Text(printable(s.label)),
             f"{quality:.3f} ± {0 if std != std else std:.3f}" if quality == quality else "—",
             _num(v.latency_p95_ms, "{:,.1f}"),
-            "API" if s.api_model else _num(s.throughput_items_per_s, "{:,.0f}"),
+            "API" if s.api_model else _num(s.drivers.throughput_items_per_s, "{:,.0f}"),
             f"{s.n_labels:,.0f}", f"{c.annotation_usd:,.2f}", f"{c.training_usd:,.2f}",
             f"{c.inference_usd:,.2f}", f"{c.total_usd:,.2f}", verdict)
     console.print(table)

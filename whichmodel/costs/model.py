@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from whichmodel.costs.drivers import CostDrivers
 from whichmodel.costs.prices import Prices
 from whichmodel.costs.scenario import Scenario, check_scenario
 from whichmodel.errors import DataError
@@ -67,6 +68,13 @@ class CostBreakdown:
         return asdict(self)
 
 
+def drivers_of(choice: Any) -> CostDrivers:
+    """The `CostDrivers` of a choice: its ``drivers`` (a `CandidateSummary`, a
+    `RunRecord`), or those of any object with the driver attributes."""
+    drivers = getattr(choice, "drivers", None)
+    return drivers if isinstance(drivers, CostDrivers) else CostDrivers.of(choice)
+
+
 def training_hardware_key(scenario: Scenario) -> str:
     """Where training runs: ``scenario.training_hardware`` if set, else deployment."""
     return scenario.training_hardware or scenario.hardware
@@ -74,9 +82,9 @@ def training_hardware_key(scenario: Scenario) -> str:
 
 def deployment_speed_factor(choice: Any, scenario: Scenario, prices: Prices) -> float | None:
     """How many times faster than measured `choice` runs when deployed; None for APIs."""
-    if getattr(choice, "api_model", None):
+    if drivers_of(choice).api_model:
         return None
-    return prices.hardware_price(scenario.hardware).speed_for(getattr(choice, "family", None))
+    return prices.hardware_price(scenario.hardware).speed_for(drivers_of(choice).family)
 
 
 def cost_of(choice: Any, scenario: Scenario, prices: Prices) -> CostBreakdown:
@@ -88,7 +96,7 @@ def cost_of(choice: Any, scenario: Scenario, prices: Prices) -> CostBreakdown:
         choice, scenario, prices, np.array([float(scenario.volume_per_month)]))
     per_month = float(monthly[0])
     inference = per_month * float(scenario.horizon_months)
-    api_model = getattr(choice, "api_model", None)
+    api_model = drivers_of(choice).api_model
     total = fixed["annotation"] + fixed["training"] + inference
     if not math.isfinite(total):  # e.g. a throughput of 1e-300 items/s: never "$inf"
         raise DataError(f"the cost of {_label(choice)} is not a finite number (annotation "
@@ -167,18 +175,18 @@ def _bisect(diff: Any, lo: float, hi: float, sign_lo: float, iterations: int = 6
 def _one_off_costs(choice: Any, scenario: Scenario,
                    prices: Prices) -> tuple[dict[str, float], list[str]]:
     notes = []
-    n_labels = float(getattr(choice, "n_labels", 0) or 0)
+    n_labels = float(drivers_of(choice).n_labels or 0)
     annotation = n_labels * prices.usd_per_label
     notes.append(f"annotation: {n_labels:,.0f} labels × ${prices.usd_per_label:g} "
                  f"({prices.usd_per_label_source})")
     key = training_hardware_key(scenario)
     hardware = prices.hardware_price(key, field="training_hardware")
-    seconds = getattr(choice, "train_seconds", None)
+    seconds = drivers_of(choice).train_seconds
     if seconds is None:
         training = 0.0
         notes.append(f"training: not measured for {_label(choice)}; priced at $0")
     else:
-        speed = hardware.speed_for(getattr(choice, "family", None))
+        speed = hardware.speed_for(drivers_of(choice).family)
         training = float(seconds) / speed / SECONDS_PER_HOUR * hardware.usd_per_hour
         notes.append(f"training: {float(seconds):,.1f} s measured ÷ speed factor {speed:g} "
                      f"on {key} at ${hardware.usd_per_hour:g}/h ({hardware.source})")
@@ -188,11 +196,11 @@ def _one_off_costs(choice: Any, scenario: Scenario,
 def _inference_per_month(choice: Any, scenario: Scenario, prices: Prices,
                          volumes: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """Monthly inference USD at each volume, notes for the scenario volume, instances."""
-    api_model = getattr(choice, "api_model", None)
+    api_model = drivers_of(choice).api_model
     if api_model:
         price = prices.api_price(api_model)
-        tokens_in = getattr(choice, "input_tokens_per_item", None)
-        tokens_out = getattr(choice, "output_tokens_per_item", None)
+        tokens_in = drivers_of(choice).input_tokens_per_item
+        tokens_out = drivers_of(choice).output_tokens_per_item
         if tokens_in is None or tokens_out is None:
             raise DataError(f"{_label(choice)} calls API model {api_model!r} but its tokens "
                             "per item were not measured; rerun `whichmodel bench`")
@@ -205,11 +213,11 @@ def _inference_per_month(choice: Any, scenario: Scenario, prices: Prices,
         return volumes * per_item, [note], None
 
     hardware = prices.hardware_price(scenario.hardware)
-    throughput = getattr(choice, "throughput_items_per_s", None)
+    throughput = drivers_of(choice).throughput_items_per_s
     if not throughput or throughput <= 0:
         raise DataError(f"{_label(choice)} has no measured throughput, so its self-hosted "
                         "inference cannot be priced; rerun `whichmodel bench`")
-    speed = hardware.speed_for(getattr(choice, "family", None))
+    speed = hardware.speed_for(drivers_of(choice).family)
     capacity = float(throughput) * speed * SECONDS_PER_HOUR * HOURS_PER_MONTH
     busy = float(scenario.volume_per_month) / capacity  # fraction of one instance-month
     if not math.isfinite(busy):  # a throughput of 1e-300 (or NaN) items/s in the ledger

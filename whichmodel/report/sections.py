@@ -139,8 +139,9 @@ def recommendation_section(rec: Any, scenario: Any) -> str:
         nxt = (f" The next that qualifies, {escape(label_of(runners[0].summary))}, "
                f"{escape(cost_vs_winner(runners[0], scenario))}."
                if runners else " It is the only candidate that qualifies.")
-        latency = (f", p95 latency {_num(w.latency_p95_ms, '{:.1f}')} ms"
-                   if w.latency_p95_ms is not None else "")
+        measured = w.drivers.latency_p95_ms
+        latency = (f", p95 latency {_num(measured, '{:.1f}')} ms"
+                   if measured is not None else "")
         why = (f"the best on {metric} of the candidates that meet every constraint and cost "
                f"within {scenario.cost_tie:.0%} of the cheapest" if rec.cheaper_within_tie()
                else "the cheapest candidate that meets every constraint")
@@ -198,8 +199,9 @@ def candidate_table(rec: Any, scenario: Any, verdicts: Sequence[Any]) -> str:
         cells = [
             escape(label_of(s)), f"{s.n_labels:,.0f}", str(s.n_runs), quality_text(s, metric),
             _num(getattr(s, other, None)), _num(getattr(s, "ece", None)),
-            _num(s.latency_p50_ms, "{:.2f}"), _num(s.latency_p95_ms, "{:.2f}"),
-            _num(s.throughput_items_per_s, "{:,.0f}"), _num(s.train_seconds, "{:.2f}"),
+            _num(s.drivers.latency_p50_ms, "{:.2f}"), _num(s.drivers.latency_p95_ms, "{:.2f}"),
+            _num(s.drivers.throughput_items_per_s, "{:,.0f}"),
+            _num(s.drivers.train_seconds, "{:.2f}"),
             fmt_usd(c.annotation_usd), fmt_usd(c.training_usd), fmt_usd(c.inference_usd),
             f'<b title="{escape(" ".join(map(str, notes)))}">{fmt_usd(c.total_usd)}</b>',
             verdict,

@@ -1,0 +1,71 @@
+"""`CostDrivers`: the measured figures a choice's cost is computed from, as one object.
+
+Why one typed object: the figures that drive money (labels used, train seconds,
+throughput, latency, memory, tokens, the API model) used to be copied field by field from
+the runner to the ledger row, from the row to the choice's summary, and again into every
+export; a new driver (tokens per item for an LLM) had to be added in each place. Now a
+row gives its `CostDrivers` (`RunRecord.drivers`), a choice averages them over seeds
+(`CostDrivers.mean`), and `whichmodel.costs.model` prices them. Units are in the names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CostDrivers:
+    """What one run (or the mean of a choice's runs) measured that costs money.
+
+    ``n_labels``: labelled examples used for training (annotation); ``train_seconds`` on
+    the benchmark machine; ``throughput_items_per_s`` at ``batch_size``; single-item
+    latency; peak resident memory; mean tokens per item (LLM families) and the
+    ``api_model`` (a key of prices.yaml's LLM API table) when inference is an API call.
+    """
+
+    family: str = ""
+    n_labels: float = 0.0
+    train_seconds: float | None = None
+    throughput_items_per_s: float | None = None
+    batch_size: int | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    peak_rss_mib: float | None = None
+    input_tokens_per_item: float | None = None
+    output_tokens_per_item: float | None = None
+    api_model: str | None = None
+
+    @classmethod
+    def of(cls, source: Any) -> CostDrivers:
+        """The drivers held by any object with these attributes (a ledger row)."""
+        return cls(**{f.name: getattr(source, f.name, f.default)
+                      for f in dataclasses.fields(cls)})
+
+    @classmethod
+    def mean(cls, runs: Sequence[CostDrivers]) -> CostDrivers:
+        """Seeds of one choice: the mean of each measured figure (ignoring runs that did
+        not measure it); family, batch size and API model are those of the first run."""
+        if not runs:
+            raise ValueError("no runs to average")
+        first = runs[0]
+        values: dict[str, Any] = {"family": first.family, "batch_size": first.batch_size,
+                                  "api_model": first.api_model}
+        for f in dataclasses.fields(cls):
+            if f.name in values:
+                continue
+            measured = [getattr(r, f.name) for r in runs if getattr(r, f.name) is not None]
+            values[f.name] = float(np.mean(measured)) if measured else f.default
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, JSON-ready."""
+        return dataclasses.asdict(self)
+
+
+#: The driver names, in order (what exports and tables list).
+DRIVER_FIELDS = tuple(f.name for f in dataclasses.fields(CostDrivers))
