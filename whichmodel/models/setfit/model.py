@@ -6,7 +6,8 @@ has the measurements, against that library in the same runs):
 * Texts are tokenised once, into one flat int32 array; batches are padded only to their
   own longest member, and the sentences of a batch are run through the body in chunks of
   similar length, so padding is nearly free even when lengths vary a lot
-  (`whichmodel.models.sentence_body`).
+  (`whichmodel.models.sentence_body`); inference goes through the torch backend the
+  `embedding` family uses too (`whichmodel.models.backends`): like-for-like speeds.
 * No pair list. `LabelBalancedBatchSampler` (`.pair_sampler`) draws P label groups × K
   examples per step; each sentence is encoded once and the loss (`.contrastive_losses`)
   scores all B·(B−1)/2 pairs of the batch (no self-pairs). Memory is O(batch) for
@@ -47,10 +48,12 @@ import json
 import math
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from whichmodel.backbones import DEFAULT_BACKBONE
+from whichmodel.models.backends import get_backend
 from whichmodel.models.base import Classifier
 from whichmodel.models.layout import ModelFileError, check_finite_weights, check_weights_folder
 from whichmodel.models.linear_head import LinearHead
@@ -69,6 +72,9 @@ from whichmodel.models.training import (
     seeded_rng,
     train_loop,
 )
+
+if TYPE_CHECKING:
+    from whichmodel.models.backends.torch_body import TorchBodyBackend
 
 BODY_DIR = "body"
 LOG_FILE = "setfit.json"
@@ -358,17 +364,24 @@ class SetFitClassifier(Classifier):
         """The body as `SentenceBody` sees it: chunked encoding, precision, gradient caching."""
         return SentenceBody(self.body_, self.precision, self.gradient_cache_tokens)
 
+    @property
+    def _backend(self) -> TorchBodyBackend:
+        """The torch inference backend (the `embedding` family's too) over the body's
+        current weights. Not normalised again: the heads were fitted on the body's own
+        output (unit length when it ends in a Normalize module, as packaged ones do)."""
+        return get_backend("torch", self.body_, precision=self.precision, normalize=False)
+
     def _tokenize(self, texts: list[str]) -> TokenizedTexts:
         return self._sentence_body.tokenize(texts)
 
     def _embed_ids(self, ids: TokenizedTexts) -> np.ndarray:
         """Inference embeddings (n, d) float32 for pre-tokenised texts."""
-        return self._sentence_body.embed(ids, self.batch_size)
+        return self._backend.encode_tokenized(ids, self.batch_size)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings (n, d) of ``texts`` from the fine-tuned body."""
         self._check_fitted()
-        return self._embed_ids(self._tokenize(list(texts)))
+        return self._backend.encode(list(texts), self.batch_size)
 
     # -- prediction and persistence -------------------------------------------------------
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
@@ -386,9 +399,7 @@ class SetFitClassifier(Classifier):
         self._load_body(str(body))
         self.head_ = LinearHead.load(directory)
         check_finite_weights(self.body_, body)
-        dimension = getattr(self.body_, "get_embedding_dimension", None) or \
-            self.body_.get_sentence_embedding_dimension  # the name before s-t 6
-        dim = dimension()
+        dim = self._backend.dimension
         if dim is not None and self.head_.coef.shape[1] != dim:
             raise ModelFileError(f"{directory}: the head takes {self.head_.coef.shape[1]} "
                                  f"features but the body embeds into {dim}; the folder mixes "
