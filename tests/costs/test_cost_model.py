@@ -7,10 +7,14 @@ $1 / $4 per million input / output tokens. A month is 730 h.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from whichmodel.bench.record import RunRecord
+from whichmodel.bench.spec import CandidateSpec
 from whichmodel.costs import (
     HOURS_PER_MONTH,
     Scenario,
@@ -20,6 +24,8 @@ from whichmodel.costs import (
     load_prices,
     total_cost_at_volumes,
 )
+from whichmodel.costs.model import api_tier_of
+from whichmodel.costs.prices import Prices
 from whichmodel.errors import DataError, SpecError, UsageError
 
 
@@ -187,3 +193,90 @@ def test_shipped_catalogue_prices_a_real_case():
     hw = prices.hardware["cpu-small"]
     assert cost.inference_usd_per_month == pytest.approx(730 * hw.usd_per_hour)
     assert cost.annotation_usd == pytest.approx(100 * prices.usd_per_label)
+
+
+# --- API price tiers: standard (synchronous) and batch -------------------------------
+
+def _with_batch(prices: Prices, usd_in: float = 0.5, usd_out: float = 2.0) -> Prices:
+    """The test catalogue with a batch tier for "cheap": $0.50 / $2 per million tokens."""
+    data = prices.model_dump()
+    data["llm_api"]["cheap"].update(usd_per_million_input_tokens_batch=usd_in,
+                                    usd_per_million_output_tokens_batch=usd_out)
+    return Prices.model_validate(data)
+
+
+def _llm(**fields) -> RunRecord:
+    return run(**{"candidate": "llm", "budget": "0/class", "n_labels": 40,
+                  "train_seconds": 0.0, "throughput_items_per_s": None, "api_model": "cheap",
+                  "input_tokens_per_item": 500, "output_tokens_per_item": 5, **fields})
+
+
+def test_batch_tier_is_priced_at_the_batch_prices_when_asked(prices):
+    prices = _with_batch(prices)
+    standard = cost_of(_llm(), scenario(), prices)
+    batch = cost_of(_llm(), scenario(), prices, api_tier="batch")
+    # per item = (500 × $0.50 + 5 × $2) / 1e6 = $0.00026; × 1e6 items = $260 per month
+    assert batch.inference_usd_per_month == pytest.approx(260.0)
+    # annotation 40 × 0.5 = 20; training 0; inference 12 × 260 = 3120; total 3140
+    assert batch.total_usd == pytest.approx(3140.0)
+    assert batch.inference_usd_per_month == pytest.approx(standard.inference_usd_per_month / 2)
+    assert any("API cheap (batch tier)" in n and "$0.5/$2 per M" in n for n in batch.notes)
+    assert any("API cheap (standard tier)" in n for n in standard.notes)
+    # the default is the standard tier, and saying so changes nothing
+    assert cost_of(_llm(), scenario(), prices, api_tier="standard") == standard
+    [at_volume] = total_cost_at_volumes(_llm(), scenario(), prices, [1e6], api_tier="batch")
+    assert at_volume == pytest.approx(batch.total_usd)
+
+
+def test_the_tier_can_come_with_the_choice(prices):
+    prices = _with_batch(prices)
+    llm = _llm()
+    assert api_tier_of(llm) == "standard"  # rows carry no tier yet: standard
+    batched = SimpleNamespace(drivers=llm.drivers, candidate="llm", budget="0/class",
+                              api_tier="batch")
+    assert api_tier_of(batched) == "batch"
+    assert cost_of(batched, scenario(), prices).inference_usd_per_month == pytest.approx(260.0)
+    # an explicit tier wins over the choice's
+    assert cost_of(batched, scenario(), prices, api_tier="standard"
+                   ).inference_usd_per_month == pytest.approx(520.0)
+    # half the token price: the break-even against self-hosted moves out twice as far
+    # API: 20 + 12 × 0.00026 V;  self-hosted: 926.10 while V <= 2.628e8 -> V = 906.10 / 0.00312
+    volume = break_even_volume(batched, run(), scenario(), prices)
+    assert volume == pytest.approx(906.10 / 0.00312, rel=1e-6)
+
+
+def test_batch_tier_for_a_model_without_batch_prices_is_refused(prices):
+    with pytest.raises(SpecError) as err:
+        cost_of(_llm(), scenario(), prices, api_tier="batch")
+    message = str(err.value)
+    assert "prices.llm_api.cheap: API model 'cheap' has no batch price" in message
+    assert "add usd_per_million_input_tokens_batch and usd_per_million_output_tokens_batch" \
+        in message
+    assert "api_tier: standard" in message and "\n" not in message
+    with pytest.raises(SpecError, match="api_tier: must be one of 'standard', 'batch'"):
+        cost_of(_llm(), scenario(), _with_batch(prices), api_tier="cheapest")
+
+
+def test_the_tier_does_nothing_for_a_self_hosted_candidate(prices):
+    assert cost_of(run(), scenario(), prices, api_tier="batch") == cost_of(run(), scenario(),
+                                                                         prices)
+
+
+def test_shipped_catalogue_batch_tier_halves_an_api_bill():
+    prices = load_prices()
+    for model in ("gpt-6-luna", "claude-haiku-5-5", "gemini-2.5-flash-lite", "gpt-oss-20b"):
+        llm = _llm(api_model=model)
+        standard = cost_of(llm, scenario(hardware="cpu-small"), prices)
+        batch = cost_of(llm, scenario(hardware="cpu-small"), prices, api_tier="batch")
+        assert batch.inference_usd_per_month == pytest.approx(
+            standard.inference_usd_per_month / 2), model
+    with pytest.raises(SpecError, match="'llama-3.1-8b-instruct' has no batch price"):
+        cost_of(_llm(api_model="llama-3.1-8b-instruct"), scenario(hardware="cpu-small"),
+                prices, api_tier="batch")
+
+
+def test_candidate_spec_names_its_api_tier():
+    assert CandidateSpec(name="llm", family="tfidf").api_tier == "standard"
+    assert CandidateSpec(name="llm", family="tfidf", api_tier="batch").api_tier == "batch"
+    with pytest.raises(ValidationError, match="api_tier"):
+        CandidateSpec(name="llm", family="tfidf", api_tier="flex")

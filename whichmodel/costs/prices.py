@@ -10,6 +10,11 @@ Validation is pydantic's; its errors are rewritten into one line that names the 
 (``prices.hardware.t4.usd_per_hour: must be > 0``) and raised as `SpecError`. Figures are
 finite and inside stated bounds: an override such as ``usd_per_label: 1e308`` would make
 every total ``$inf``, which is not a price, so it is refused here with the bound.
+
+An LLM API entry has its standard (synchronous) per-token prices and, where the provider
+publishes them, a batch tier (``usd_per_million_{input,output}_tokens_batch``: asynchronous
+batch APIs, about half price) and a cached-input price. `Prices.api_rates` gives the pair
+for a tier and refuses a batch tier the entry does not have, naming the fix.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ OVERRIDE_SOURCE = "override"
 # 1.8e308 (the cost model still refuses any total that comes out non-finite).
 MAX_USD = 1e6      # per label, per hour, per million tokens
 MAX_SPEED = 1e6    # times faster than the measurement machine
+#: The price tiers of an LLM API: synchronous calls, or the provider's batch API.
+ApiTier = Literal["standard", "batch"]
+API_TIERS: tuple[str, ...] = ("standard", "batch")
+_BATCH_FIELDS = ("usd_per_million_input_tokens_batch", "usd_per_million_output_tokens_batch")
 
 
 def _usd(**kwargs: Any) -> Any:
@@ -67,12 +76,49 @@ class HardwarePrice(_Strict):
 
 
 class ApiPrice(_Strict):
-    """A hosted LLM billed per token."""
+    """A hosted LLM billed per token: standard prices, and the batch tier and cached-input
+    price where the provider publishes them (None where it does not)."""
 
     name: str
     usd_per_million_input_tokens: float = _usd()
     usd_per_million_output_tokens: float = _usd()
+    usd_per_million_input_tokens_batch: float | None = _usd(default=None)
+    usd_per_million_output_tokens_batch: float | None = _usd(default=None)
+    # Prompt-cache hits. Recorded for readers and overrides; the cost model does not use
+    # it yet (no run measures the cached share of its input tokens).
+    usd_per_million_cached_input_tokens: float | None = _usd(default=None)
     source: str
+
+    @model_validator(mode="after")
+    def _batch_tier_is_whole(self) -> ApiPrice:
+        given = [name for name in _BATCH_FIELDS if getattr(self, name) is not None]
+        if len(given) == 1:
+            missing = next(name for name in _BATCH_FIELDS if name not in given)
+            raise ValueError(f"{missing}: required when {given[0]} is given (a batch tier "
+                             "needs both its input and its output price)")
+        return self
+
+    @property
+    def has_batch(self) -> bool:
+        """Whether the entry has a batch tier (both batch prices)."""
+        return self.usd_per_million_input_tokens_batch is not None
+
+    def per_million(self, tier: str = "standard") -> tuple[float, float]:
+        """USD per million (input, output) tokens at ``tier``; `SpecError` for a tier the
+        entry has no prices for, or an unknown tier."""
+        if tier == "standard":
+            return self.usd_per_million_input_tokens, self.usd_per_million_output_tokens
+        if tier == "batch":
+            if not self.has_batch:
+                raise SpecError(
+                    f"prices.llm_api.{self.name}: API model {quote(self.name)} has no batch "
+                    f"price; add {' and '.join(_BATCH_FIELDS)} under prices.llm_api."
+                    f"{self.name} (with their source), or price the candidate at "
+                    "api_tier: standard")
+            return (float(self.usd_per_million_input_tokens_batch or 0.0),
+                    float(self.usd_per_million_output_tokens_batch or 0.0))
+        raise SpecError(f"api_tier: must be one of {', '.join(map(repr, API_TIERS))}, "
+                        f"got {quote(tier)}")
 
 
 class Prices(_Strict):
@@ -119,6 +165,20 @@ class Prices(_Strict):
                             f"{', '.join(sorted(self.llm_api)) or 'none'}. Add it under "
                             f"prices.llm_api (usd_per_million_input_tokens, "
                             f"usd_per_million_output_tokens, source).") from None
+
+    def api_rates(self, key: str, tier: str = "standard") -> tuple[float, float]:
+        """USD per million (input, output) tokens of API model `key` at ``tier``
+        ("standard" or "batch"); a `SpecError` names the model and the fix when the
+        entry has no price for that tier (and says which entries have one)."""
+        price = self.api_price(key)
+        try:
+            return price.per_million(tier)
+        except SpecError as err:
+            if tier != "batch":
+                raise
+            with_batch = sorted(k for k, p in self.llm_api.items() if p.has_batch)
+            raise SpecError(f"{err}; entries with a batch price: "
+                            f"{', '.join(with_batch) or 'none'}") from None
 
 
 def load_prices(overrides: Mapping[str, Any] | None = None,
@@ -172,7 +232,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any],
-           prefix: str = "prices") -> tuple[dict[str, Any], list[str]]:
+           prefix: str = "prices", depth: int = 0) -> tuple[dict[str, Any], list[str]]:
     """Deep-merge `overrides` over a copy of `base`; return it and the changed paths.
 
     An entry of `hardware` / `llm_api` whose figures change but whose `source` is not
@@ -186,15 +246,16 @@ def _merge(base: dict[str, Any], overrides: Mapping[str, Any],
         path = f"{prefix}.{key}"
         old = merged.get(key)
         if isinstance(old, dict) and isinstance(value, Mapping):
-            merged[key], sub = _merge(old, value, path)
+            merged[key], sub = _merge(old, value, path, depth + 1)
             changed += sub
         else:
             merged[key] = copy.deepcopy(value)
             changed.append(path)
-    if prefix.count(".") == 2 and changed and "source" not in overrides:
-        # prefix is prices.<section>.<entry>: an existing entry with new figures
+    if depth == 2 and changed and "source" not in overrides:
+        # prices.<section>.<entry> (by depth: an entry's key may hold a dot, such as
+        # "gpt-6.1-terra"): an existing entry with new figures
         merged["source"] = f"{OVERRIDE_SOURCE} (catalogue: {base.get('source', 'none')})"
-    if prefix == "prices" and "usd_per_label" in overrides \
+    if depth == 0 and "usd_per_label" in overrides \
             and "usd_per_label_source" not in overrides:
         merged["usd_per_label_source"] = (
             f"{OVERRIDE_SOURCE} (catalogue: {base.get('usd_per_label_source', 'none')})")
