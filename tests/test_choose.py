@@ -279,3 +279,114 @@ def test_three_way_churn_is_one_sentence_and_real_switches_stay():
     assert len(sentences) == 3
     # Going back once (two switches) is listed, not summarised.
     assert len(describe_switches([(1e4, "a", "b"), (1e5, "b", "a")])) == 2
+
+
+# -- figures a reader reads: every one computed by the model (issue #18, part 6) ----------
+def test_pareto_keeps_only_the_best_of_equal_costs(prices):
+    # The report's "$921 beside $921": same labels and instance, train seconds a few
+    # hundredths of a cent apart. Only the most accurate of the three is on the frontier.
+    records = (runs("tfidf", "8/class", [0.50], family="tfidf", train_seconds=0.1)
+               + runs("embedding", "8/class", [0.90], family="embedding", train_seconds=7.0)
+               + runs("setfit", "8/class", [0.95], train_seconds=60.0)
+               + runs("big", "all", [0.97], n_labels=1000))
+    rec = recommend(records, Scenario(hardware="cpu"), prices)
+    totals = {v.summary.candidate: v.cost.total_usd for v in rec.verdicts}
+    assert totals["tfidf"] < totals["embedding"] < totals["setfit"]  # by fractions of a cent
+    assert [s.candidate for s in rec.pareto] == ["setfit", "big"]
+
+
+def test_pareto_front_ties_and_strict_dominance():
+    from whichmodel.frontier import pareto_front
+
+    points = [("cheap", 0.80, 500.0), ("dominated", 0.70, 600.0),
+              ("equal-cost-worse", 0.85, 921.0), ("equal-cost-best", 0.95, 921.0),
+              ("twin", 0.95, 921.0), ("noise-cheaper-worse", 0.90, 920.9999),
+              ("dearer-better", 0.99, 2000.0), ("dearer-same", 0.99, 2001.0),
+              ("unknown", float("nan"), 1.0)]
+    front = pareto_front(points, lambda p: p[1], lambda p: p[2])
+    # ties in cost keep only the best quality; ties in both keep one, the first listed
+    assert [p[0] for p in front] == ["cheap", "equal-cost-best", "dearer-better"]
+    assert pareto_front(list(reversed(points)), lambda p: p[1], lambda p: p[2])[1][0] == "twin"
+    # strictly cheaper by more than the tie is never dominated by a better, dearer point
+    assert [p[0] for p in pareto_front([("a", 0.5, 10.0), ("b", 0.9, 10.02)],
+                                       lambda p: p[1], lambda p: p[2])] == ["a", "b"]
+
+
+def _cost_at(records, scenario, prices):
+    from whichmodel.costs import total_cost_at_volumes
+
+    by_label = {s.label: s for s in summarize(records)}
+    return lambda label, volume: float(total_cost_at_volumes(
+        by_label[label], scenario, prices, [volume])[0])
+
+
+def _money(text):
+    return float(text.replace("$", "").replace(",", ""))
+
+
+def test_switch_sentences_quote_the_totals_the_cost_model_gives_there(prices):
+    import re
+
+    # a: fewer labels, 100 items/s; b: more labels, 10x the throughput. a is cheaper until
+    # its second instance, a step: at the switch the two totals are NOT equal.
+    records = (runs("a", "8/class", [0.92], n_labels=80, throughput_items_per_s=100.0)
+               + runs("b", "all", [0.93], n_labels=200, throughput_items_per_s=1000.0))
+    scenario = Scenario(volume_per_month=1e5, min_quality=0.9, hardware="cpu")
+    rec = recommend(records, scenario, prices)
+    [(switch, old, new)] = rec.switch_volumes
+    assert (old, new) == ("a @ 8/class", "b @ all")
+    cost_at = _cost_at(records, scenario, prices)
+    [sentence] = describe_switches(rec.switch_volumes, cost_at)
+    match = re.fullmatch(r"b @ all becomes cheaper than a @ 8/class from ([\d,]+) items/month "
+                         r"\(b @ all (\$[\d,.]+), a @ 8/class (\$[\d,.]+) there\)\.", sentence)
+    assert match, sentence
+    volume = float(match.group(1).replace(",", ""))
+    assert volume == math.ceil(switch)  # the first whole volume past the switch
+    assert _money(match.group(2)) == round(cost_at(new, volume))
+    assert _money(match.group(3)) == round(cost_at(old, volume))
+    assert _money(match.group(2)) < _money(match.group(3))  # and not "the same"
+    assert cost_at(new, volume - 1) >= cost_at(old, volume - 1)  # not yet one item before
+    # without totals the sentence stays what `choose` prints
+    assert describe_switches(rec.switch_volumes)[0].startswith(
+        f"Above {switch:,.0f} items/month the cheapest qualifying choice switches from a")
+
+
+def test_switch_sentences_tell_near_equal_totals_apart_and_say_ties(prices):
+    # Totals a fraction of a dollar apart get the decimals that tell them apart.
+    assert describe_switches([(1e5, "x", "y")], lambda label, v: {"x": 921.4, "y": 921.2}[
+        label]) == ["y becomes cheaper than x from 100,000 items/month (y $921.20, x $921.40 "
+                    "there)."]
+    # A switch to an equal total (ties go to the earlier choice) says so.
+    assert describe_switches([(1e5, "x", "y")], lambda label, v: 500.0) == [
+        "y costs the same as x from 100,000 items/month ($500 each there)."]
+
+
+def test_churn_sentence_quotes_totals_of_its_last_switch(prices):
+    records = (runs("a", "8/class", [0.95], throughput_items_per_s=100.0)
+               + runs("b", "8/class", [0.90], throughput_items_per_s=101.0))
+    scenario = Scenario(volume_per_month=1e3, min_quality=0.8, hardware="cpu")
+    rec = recommend(records, scenario, prices)
+    cost_at = _cost_at(records, scenario, prices)
+    [sentence] = describe_switches(rec.switch_volumes, cost_at)
+    assert "alternates between a @ 8/class and b @ 8/class" in sentence
+    volume, old, new = rec.switch_volumes[-1]
+    assert sentence.endswith(
+        f"ending as {new} becomes cheaper than {old} from {math.ceil(volume):,} items/month "
+        f"({new} ${cost_at(new, math.ceil(volume)):,.0f}, {old} "
+        f"${cost_at(old, math.ceil(volume)):,.0f} there).")
+
+
+def test_switch_points_find_a_stretch_narrower_than_the_grid():
+    import numpy as np
+
+    from whichmodel.frontier import switch_points
+
+    # b is the cheapest only from 1.000e6 to 1.005e6 (0.5%): between two grid points.
+    steps = {"a": lambda v: np.where(v > 1.0e6, 30.0, 10.0),
+             "b": lambda v: np.where(v > 1.005e6, 30.0, 20.0),
+             "c": lambda v: np.full_like(v, 25.0)}
+    found = switch_points(["a", "b", "c"], lambda item, v: steps[item](np.asarray(v)),
+                          points_per_decade=10)
+    assert [(old, new) for _, old, new in found] == [("a", "b"), ("b", "c")]
+    assert found[0][0] == pytest.approx(1.0e6, rel=1e-9)
+    assert found[1][0] == pytest.approx(1.005e6, rel=1e-9)

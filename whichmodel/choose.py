@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,11 +29,20 @@ from whichmodel.costs.model import (
 from whichmodel.costs.prices import Prices
 from whichmodel.costs.scenario import Scenario
 from whichmodel.errors import DataError, UsageError
-from whichmodel.frontier import learning_curve, pareto_front, smallest_budget_meeting, switch_points
+from whichmodel.frontier import (
+    learning_curve,
+    pareto_front,
+    smallest_budget_meeting,
+    switch_points,
+    switch_stretches,
+    volume_past,
+)
 from whichmodel.metrics import get_metric, metric_names
+from whichmodel.predictions import Predictions
 
-__all__ = ["CandidateSummary", "Recommendation", "Verdict", "cost_vs_winner", "learning_curve",
-           "recommend", "smallest_budget_meeting", "summarize"]
+__all__ = ["CandidateSummary", "Confirmation", "Recommendation", "Verdict", "confirm_on_test",
+           "cost_vs_winner", "learning_curve", "recommend", "smallest_budget_meeting",
+           "summarize"]
 
 CLOSEST_COUNT = 3
 
@@ -56,8 +65,13 @@ class CandidateSummary:
     macro_f1: float | None = None
     macro_f1_std: float | None = None
     ece: float | None = None
-    quality_means: dict[str, float] = field(default_factory=dict)
+    quality_means: dict[str, float] = field(default_factory=dict)   # on test
     quality_stds: dict[str, float] = field(default_factory=dict)
+    # On validation, when every run has it: then choices are made on these, and test only
+    # confirms the winner (`selected_on`).
+    validation_means: dict[str, float] = field(default_factory=dict)
+    validation_stds: dict[str, float] = field(default_factory=dict)
+    run_keys: list[str] = field(default_factory=list)  # its runs, one per seed
     best_record: RunRecord | None = field(default=None, repr=False)  # the median run
 
     @property
@@ -75,16 +89,29 @@ class CandidateSummary:
         """The LLM API it calls (a key of prices.yaml), None when self-hosted."""
         return self.drivers.api_model
 
+    @property
+    def selected_on(self) -> str:
+        """The split choices are made on: "validation" when the runs have it, else
+        "test" (ledgers from before validation splits, or data too small for one)."""
+        return "validation" if self.validation_means else "test"
+
     def quality(self, metric: str) -> float:
-        """Mean `metric` (a name of the metric registry) over seeds; NaN when the runs
-        did not measure it."""
+        """Mean `metric` (a name of the metric registry) over seeds on the split choices
+        are made on (`selected_on`); NaN when the runs did not measure it."""
         get_metric(metric)  # an unknown name is a UsageError with a did-you-mean
-        return float(self.quality_means.get(metric, math.nan))
+        means = self.validation_means or self.quality_means
+        return float(means.get(metric, math.nan))
 
     def quality_std(self, metric: str) -> float:
-        """Sample std of `metric` over seeds (0 for one seed); NaN when not measured."""
+        """Sample std of `metric` over seeds (0 for one seed) on `selected_on`."""
         get_metric(metric)
-        return float(self.quality_stds.get(metric, math.nan))
+        stds = self.validation_stds if self.validation_means else self.quality_stds
+        return float(stds.get(metric, math.nan))
+
+    def test_quality(self, metric: str) -> float:
+        """Mean `metric` over seeds on the test split; NaN when not measured."""
+        get_metric(metric)
+        return float(self.quality_means.get(metric, math.nan))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the median run is referred to by its ledger key."""
@@ -153,13 +180,11 @@ def _summarize_group(rows: list[RunRecord]) -> CandidateSummary:
         candidate=first.candidate, family=first.family, budget=first.budget,
         n_runs=len(rows), seeds=sorted(r.seed for r in rows),
         drivers=CostDrivers.mean([r.drivers for r in rows]))
-    names = list(dict.fromkeys(n for r in rows for n in r.quality))
-    for metric in names:
-        values = [r.quality[metric] for r in rows if r.quality.get(metric) is not None]
-        if values:
-            summary.quality_means[metric] = float(np.mean(values))
-            summary.quality_stds[metric] = (float(np.std(values, ddof=1)) if len(values) > 1
-                                            else 0.0)
+    summary.quality_means, summary.quality_stds = _mean_std([r.quality for r in rows])
+    if all(r.validation_quality for r in rows):
+        summary.validation_means, summary.validation_stds = _mean_std(
+            [r.validation_quality for r in rows])
+    summary.run_keys = [r.key for r in sorted(rows, key=lambda r: r.seed)]
     for metric in ("accuracy", "macro_f1"):  # the fields that mirror the mapping
         if metric in summary.quality_means:
             setattr(summary, metric, summary.quality_means[metric])
@@ -168,6 +193,17 @@ def _summarize_group(rows: list[RunRecord]) -> CandidateSummary:
     ranked = sorted(rows, key=_median_key)
     summary.best_record = ranked[(len(ranked) - 1) // 2]
     return summary
+
+
+def _mean_std(mappings: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per metric, the mean over seeds and the sample std (0 for a single seed)."""
+    means, stds = {}, {}
+    for metric in dict.fromkeys(n for m in mappings for n in m):
+        values = [m[metric] for m in mappings if m.get(metric) is not None]
+        if values:
+            means[metric] = float(np.mean(values))
+            stds[metric] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return means, stds
 
 
 @dataclass
@@ -199,6 +235,60 @@ class Verdict:
 
 
 @dataclass
+class Confirmation:
+    """The winner, chosen on validation, scored on test: the point estimate (mean over
+    seeds), its ``level`` bootstrap interval over test items and seeds, and whether the
+    scenario's bar holds there (on the interval's lower bound when the scenario asks for a
+    ``confidence``, else on the point). ``bar_holds`` is None without a bar."""
+
+    metric: str
+    test_quality: float
+    low: float
+    high: float
+    level: float
+    n_items: int
+    n_seeds: int
+    validation_quality: float | None = None
+    bar: float | None = None
+    bar_on: str = "point estimate"
+    bar_holds: bool | None = None
+
+    def sentence(self) -> str:
+        """One line a user reads, e.g. "On test: accuracy 0.912 (95% interval 0.901 to
+        0.922, 3,080 items × 3 seeds); the 0.900 bar holds on its lower bound."""
+        text = (f"On test: {self.metric} {self.test_quality:.3f} ({self.level:.0%} interval "
+                f"{self.low:.3f} to {self.high:.3f}, {self.n_items:,} items × "
+                f"{self.n_seeds} seed{'s' if self.n_seeds != 1 else ''})")
+        if self.bar_holds is None:
+            return text + "."
+        verdict = "holds" if self.bar_holds else "does NOT hold"
+        return f"{text}; the {self.bar:.3f} bar {verdict} on its {self.bar_on}."
+
+
+def confirm_on_test(rec: Recommendation, runs: Sequence[Predictions], y_true: Sequence[Any],
+                    *, level: float | None = None) -> Recommendation:
+    """``rec`` with its winner's test score confirmed: the interval from ``runs`` (the
+    winner's stored test predictions, one per seed) and the test labels. ``level``
+    defaults to the scenario's ``confidence``, else 0.95."""
+    from whichmodel.intervals import bootstrap_interval
+
+    if rec.winner is None:
+        return rec
+    s, scenario = rec.winner.summary, rec.scenario
+    level = level or scenario.confidence or 0.95
+    low, high = bootstrap_interval(runs, y_true, scenario.metric, level=level)
+    bar = scenario.min_quality
+    point = s.test_quality(scenario.metric)
+    on_bound = scenario.confidence is not None
+    holds = None if bar is None else (low if on_bound else point) >= bar
+    rec.confirmation = Confirmation(
+        scenario.metric, point, low, high, level, len(y_true), len(runs),
+        s.quality(scenario.metric) if s.selected_on == "validation" else None, bar,
+        "lower bound" if on_bound else "point estimate", holds)
+    return rec
+
+
+@dataclass
 class Recommendation:
     """The answer to "which one, and what will it cost?" for one scenario."""
 
@@ -210,6 +300,9 @@ class Recommendation:
     closest: list[Verdict]                           # only when nothing qualifies
     prices_date: str
     currency: str = "USD"
+    # The winner's test score with its interval, added by `confirm_on_test` (it needs the
+    # stored predictions, which records alone do not hold).
+    confirmation: Confirmation | None = None
 
     def headline(self) -> str:
         """The recommendation in one sentence, with its total cost."""
@@ -228,8 +321,10 @@ class Recommendation:
         tie = (f" It is within {s.cost_tie:.0%} of the cheapest qualifying choice "
                f"({min(cheaper, key=lambda v: v.cost.total_usd).label}) and better on "
                f"{s.metric}." if cheaper else "")
-        return (f"Deploy {w.label}: {s.metric} {quality:.3f}, ${c.total_usd:,.0f} total {where}"
-                f" = annotation ${c.annotation_usd:,.0f} + training ${c.training_usd:,.0f} + "
+        on = f" on {w.summary.selected_on}" if w.summary.selected_on == "validation" else ""
+        return (f"Deploy {w.label}: {s.metric} {quality:.3f}{on}, ${c.total_usd:,.0f} total "
+                f"{where} = annotation ${c.annotation_usd:,.0f} + training "
+                f"${c.training_usd:,.0f} + "
                 f"inference ${c.inference_usd:,.0f}.{tie}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,7 +333,9 @@ class Recommendation:
         return _json_safe({
             "headline": self.headline(), "scenario": asdict(self.scenario),
             "prices_date": self.prices_date, "currency": self.currency,
-            "winner": self.winner.to_dict() if self.winner else None,
+            "winner": ({**self.winner.to_dict(), **self._winner_evidence()}
+                       if self.winner else None),
+            "confirmation": asdict(self.confirmation) if self.confirmation else None,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "pareto": [{"label": s.label, "candidate": s.candidate, "budget": s.budget,
                         "quality": s.quality(metric), "total_usd": self.total_usd_of(s)}
@@ -246,6 +343,17 @@ class Recommendation:
             "switch_volumes": [{"volume_per_month": v, "from": a, "to": b}
                                for v, a, b in self.switch_volumes],
             "closest": [v.to_dict() for v in self.closest]})
+
+    def _winner_evidence(self) -> dict[str, Any]:
+        """The winner's scores on the split it was chosen on and on test, and the test
+        interval when `confirm_on_test` added it."""
+        s, metric = self.winner.summary, self.scenario.metric
+        c = self.confirmation
+        return {"selected_on": s.selected_on,
+                "validation_quality": (s.quality(metric) if s.selected_on == "validation"
+                                       else None),
+                "test_quality": s.test_quality(metric),
+                "test_interval": [c.low, c.high] if c is not None else None}
 
     def cheaper_within_tie(self) -> list[Verdict]:
         """Qualifying choices cheaper than the winner (by more than rounding), which lost
@@ -257,50 +365,70 @@ class Recommendation:
         return next(v.cost.total_usd for v in self.verdicts if v.summary is summary)
 
 
-def describe_switches(switches: Sequence[tuple[float, str, str]]) -> list[str]:
+def describe_switches(switches: Sequence[tuple[float, str, str]],
+                      cost_at: Callable[[str, float], float] | None = None) -> list[str]:
     """Sentences for the switch volumes, with back-and-forth stretches summarised.
 
     Self-hosted costs are step functions (whole instances), so choices of nearly equal
     throughput trade places at every instance step; listing each trade is true but useless.
     Any stretch where the cheapest returns to a choice it had left (two, three or more
-    choices taking turns) of three or more switches becomes one sentence.
+    choices taking turns) of three or more switches becomes one sentence
+    (`whichmodel.frontier.switch_stretches`).
+
+    With `cost_at` (label, monthly volume -> total USD over the horizon, from
+    `whichmodel.costs.total_cost_at_volumes`), each switch is said with both totals at
+    the whole volume it states, just past the switch: "X becomes cheaper than Y from N
+    items/month (X $a, Y $b there)". Every figure is one the cost model computed at N.
     """
-    if not switches:
-        return []
-    cheapest = [switches[0][1]] + [new for _, _, new in switches]  # before/after each switch
-    # Positions between two turns of the same choice are churn; merge those spans.
-    last_seen: dict[str, int] = {}
-    returns: list[tuple[int, int]] = []
-    for position, label in enumerate(cheapest):
-        if label in last_seen:
-            returns.append((last_seen[label], position))
-        last_seen[label] = position
-    spans: list[list[int]] = []
-    for start, end in sorted(returns):
-        if spans and start <= spans[-1][1]:
-            spans[-1][1] = max(spans[-1][1], end)
-        else:
-            spans.append([start, end])
-    churn = {start: end for start, end in spans if end - start >= 3}
-    sentences, position = [], 0
-    while position < len(switches):
-        end = churn.get(position)
-        if end is not None:
-            taking_turns = list(dict.fromkeys(cheapest[position:end + 1]))
-            names = (" and ".join(taking_turns) if len(taking_turns) == 2
-                     else ", ".join(taking_turns[:-1]) + f" and {taking_turns[-1]}")
-            sentences.append(
-                f"From {switches[position][0]:,.0f} to {switches[end - 1][0]:,.0f} items/month "
-                f"the cheapest alternates between {names} ({end - position} switches: their "
-                f"costs stay within one instance step of each other), ending with "
-                f"{cheapest[end]}.")
-            position = end
+    sentences = []
+    for start, end in switch_stretches(switches):
+        volume, old, new = switches[end - 1]
+        if end - start == 1:
+            sentences.append(f"Above {volume:,.0f} items/month the cheapest qualifying choice "
+                             f"switches from {old} to {new}." if cost_at is None
+                             else _cheaper_from(volume, old, new, cost_at) + ".")
             continue
-        volume, old, new = switches[position]
-        sentences.append(f"Above {volume:,.0f} items/month the cheapest qualifying choice "
-                         f"switches from {old} to {new}.")
-        position += 1
+        cheapest = [switches[start][1]] + [b for _, _, b in switches[start:end]]
+        taking_turns = list(dict.fromkeys(cheapest))
+        names = (" and ".join(taking_turns) if len(taking_turns) == 2
+                 else ", ".join(taking_turns[:-1]) + f" and {taking_turns[-1]}")
+        first = switches[start][0] if cost_at is None else math.ceil(switches[start][0])
+        last = volume if cost_at is None else math.ceil(volume)
+        ending = (f"ending with {new}" if cost_at is None
+                  else "ending as " + _cheaper_from(volume, old, new, cost_at))
+        sentences.append(
+            f"From {first:,.0f} to {last:,.0f} items/month the cheapest alternates between "
+            f"{names} ({end - start} switches: their costs stay within one instance step of "
+            f"each other), {ending}.")
     return sentences
+
+
+def _cheaper_from(volume: float, old: str, new: str,
+                  cost_at: Callable[[str, float], float]) -> str:
+    """``"new becomes cheaper than old from N items/month (new $a, old $b there)"``, N the
+    first whole volume from the switch on where the cost model says so (`volume_past`);
+    ``"new costs the same as old from N items/month ($a each there)"`` for a switch to an
+    equal total."""
+    at = volume_past(volume, lambda n: cost_at(new, n), lambda n: cost_at(old, n))
+    a, b = cost_at(new, at), cost_at(old, at)
+    shown = f"{at:,.0f}" if at == math.floor(at) else f"{at:,.2f}"
+    if a == b:
+        return (f"{new} costs the same as {old} from {shown} items/month "
+                f"({_distinct_usd(a, b)[0]} each there)")
+    usd_a, usd_b = _distinct_usd(a, b)
+    return (f"{new} becomes cheaper than {old} from {shown} items/month "
+            f"({new} {usd_a}, {old} {usd_b} there)")
+
+
+def _distinct_usd(a: float, b: float) -> tuple[str, str]:
+    """Two totals in dollars (whole dollars from $100, else cents), with more decimals
+    when that would show two different totals as the same figure."""
+    digits = 0 if max(abs(a), abs(b)) >= 100 else 2
+    while True:
+        shown = (f"${a:,.{digits}f}", f"${b:,.{digits}f}")
+        if shown[0] != shown[1] or a == b or digits >= 6:
+            return shown
+        digits = max(digits + 1, 2)
 
 
 def recommend(records_or_summaries: Sequence[RunRecord] | Sequence[CandidateSummary],

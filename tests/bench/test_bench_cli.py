@@ -124,9 +124,10 @@ def test_cli_default_ledger_next_steps_and_errors(spec_file, capsys):
     ledger = spec_path.with_suffix(".sqlite")
     assert ledger.is_file() and len(read_records(ledger)) == 1
     assert f"1 of 1 run(s) ok, 0 failed; ledger: {ledger}" in out
-    assert f"whichmodel choose {ledger} --volume 1e5 --min-accuracy 0.5" in out
-    assert (f"whichmodel report {ledger} --volume 1e5 --min-accuracy 0.5 --out "
-            f"{ledger.with_suffix('.html')}") in out
+    assert next_commands(out) == [
+        ["whichmodel", "choose", str(ledger), "--volume", "1e5", "--min-accuracy", "0.5"],
+        ["whichmodel", "report", str(ledger), "--volume", "1e5", "--min-accuracy", "0.5",
+         "--out", str(ledger.with_suffix(".html"))]]
 
     bad = spec_path.parent / "bad.yaml"
     bad.write_text(spec_path.read_text().replace("family: tfidf", "family: tfidff"))
@@ -135,6 +136,52 @@ def test_cli_default_ledger_next_steps_and_errors(spec_file, capsys):
     assert err.startswith("whichmodel bench: error: bad.yaml: candidates[0].family: "
                           "'tfidff' is not a model family")
     assert "\n" not in err
+
+
+def next_commands(out: str) -> list[list[str]]:
+    """The commands printed after ``next:``, each line parsed on its own with shlex (a
+    line ending in `` \\`` continues the command on the next)."""
+    import shlex
+
+    commands, current = [], None
+    for line in out.split("next:", 1)[1].splitlines()[1:]:
+        if not line.startswith("  whichmodel") and current is None:
+            continue
+        continued = line.endswith(" \\")
+        words = shlex.split(line[:-2] if continued else line)
+        current = (current or []) + words
+        if not continued:
+            commands.append(current)
+            current = None
+    return commands
+
+
+def test_next_commands_break_only_between_arguments_and_parse_back():
+    import shlex
+
+    from whichmodel.cli.bench import command_lines
+
+    argv = ["whichmodel", "report", "/tmp/my runs/a folder with a long name/it's.sqlite",
+            "--volume", "2e6", "--min-accuracy", "0.9", "--max-latency-ms", "100",
+            "--label-budget", "1000", "--hardware", "cpu-small", "--dataset",
+            "0123456789abcdef", "--out", "/tmp/my runs/a folder with a long name/r.html"]
+    for width in (60, 80, 100, 1000):
+        lines = command_lines(argv, width=width)
+        assert len(lines) == 1 if width == 1000 else len(lines) > 1
+        words = []
+        for i, line in enumerate(lines):
+            last = i == len(lines) - 1
+            assert line.endswith(" \\") != last  # a continuation mark on all but the last
+            parsed = shlex.split(line if last else line[:-2])
+            assert len(line) <= width or len(parsed) <= 2  # else one argument (pair) alone
+            words += parsed
+        assert words == argv  # pastes back as the same command, the path in one piece
+        for flag, value in zip(argv[3::2], argv[4::2]):  # a flag keeps its value
+            assert any(f"{flag} {value}" in line or f"{flag} '{value}'" in line
+                       for line in lines), (flag, lines)
+    # a name with a control character is shown escaped, never raw
+    [line] = command_lines(["whichmodel", "choose", "a\x1b[2Jb.sqlite"])
+    assert "\x1b" not in line and "a\\x1b[2Jb.sqlite" in line
 
 
 def test_help_has_examples(capsys):

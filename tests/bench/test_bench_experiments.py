@@ -126,11 +126,13 @@ def test_each_experiment_is_priced_by_its_own_spec(tiny_csv, tiny_spec, tmp_path
     for rows, per_label in ((a, 1.0), (b, 3.0)):
         [verdict] = _choose_json(str(ledger), "--volume", "1e3", "--dataset",
                                  rows[0].experiment)["verdicts"]
-        assert verdict["cost"]["annotation_usd"] == pytest.approx(24 * per_label)
+        # 24 training rows, 5 of them held out as validation: 19 labels paid for
+        assert verdict["summary"]["n_labels"] == 19
+        assert verdict["cost"]["annotation_usd"] == pytest.approx(19 * per_label)
     (tmp_path / "p.yaml").write_text("usd_per_label: 10.0\n")
     [verdict] = _choose_json(str(ledger), "--volume", "1e3", "--dataset", a[0].experiment,
                              "--prices", str(tmp_path / "p.yaml"))["verdicts"]
-    assert verdict["cost"]["annotation_usd"] == pytest.approx(240.0)  # --prices replaces
+    assert verdict["cost"]["annotation_usd"] == pytest.approx(190.0)  # --prices replaces
 
 
 def test_specs_that_price_one_experiment_differently_are_refused(tiny_spec, tmp_path):
@@ -152,7 +154,7 @@ def test_specs_that_price_one_experiment_differently_are_refused(tiny_spec, tmp_
     [verdict] = [v for v in _choose_json(str(ledger), "--volume", "1e3", "--dataset",
                                          str(tmp_path / "b.yaml"))["verdicts"]
                  if v["candidate"] == "tfidf"]
-    assert verdict["cost"]["annotation_usd"] == pytest.approx(48.0)
+    assert verdict["cost"]["annotation_usd"] == pytest.approx(38.0)  # 19 labels × $2
     # the same spec rerun with edited prices replaces its own entry: no conflict remains
     run_benchmark(load_spec(tiny_spec("b.yaml", candidates=other,
                                       prices={"usd_per_label": 1.0})),
@@ -209,5 +211,5 @@ def test_an_older_ledger_keeps_its_rows_and_prices_when_a_new_spec_joins(tiny_sp
     [old] = _choose_json(str(ledger), "--volume", "1e3", "--dataset", legacy)["verdicts"]
     assert old["cost"]["annotation_usd"] == pytest.approx(50.0)
     [fresh] = _choose_json(str(ledger), "--volume", "1e3", "--dataset", "tiny")["verdicts"]
-    assert fresh["cost"]["annotation_usd"] == pytest.approx(24.0)
+    assert fresh["cost"]["annotation_usd"] == pytest.approx(19.0)  # 5 rows held out
     assert new[0].experiment != legacy

@@ -21,7 +21,9 @@ def test_runs_every_key_and_fills_the_row(spec_file, tmp_path):
     by_budget = {(r.budget, r.seed): r for r in records}
     assert set(by_budget) == {("2/class", 1), ("2/class", 2), ("all", 1), ("all", 2)}
     few, full = by_budget[("2/class", 1)], by_budget[("all", 1)]
-    assert few.n_labels == 20 and full.n_labels == 160 and few.n_test == 100
+    # 160 training rows, 32 held out for validation (20%, stratified): 128 to label
+    assert few.n_labels == 20 and full.n_labels == 128 and few.n_test == 100
+    assert full.n_validation == 32 and set(full.validation_quality) == set(full.quality)
     for r in records:
         assert 0 <= r.accuracy <= 1 and 0 <= r.macro_f1 <= 1 and r.ece is not None
         assert r.train_seconds > 0 and r.throughput_items_per_s > 0
@@ -94,12 +96,14 @@ def test_split_when_no_test_file(spec_file, banking77_slice):
 
     with tempfile.TemporaryDirectory() as folder:
         (record,) = run_benchmark(spec, f"{folder}/r.sqlite", progress=False)
-    assert record.status == "ok" and record.n_test == 40 and record.n_labels == 120
+    assert record.status == "ok" and record.n_test == 40 and record.n_labels == 96
+    assert record.n_validation == 24  # 20% of the 120 left after the test split
 
 
 def test_per_class_budget_larger_than_a_class_uses_what_there_is(spec_file, tmp_path):
-    # The slice has 16 training rows per intent: "20 per class" means up to 20.
+    # The slice has 16 training rows per intent, 3-4 of them held out for validation:
+    # "20 per class" means up to 20.
     spec = load_spec(spec_file(budgets=[20], seeds=[1]))
     [record] = run_benchmark(spec, tmp_path / "runs.sqlite", progress=False)
     assert record.status == "ok" and record.budget == "20/class"
-    assert record.n_labels == 160  # 10 intents x all 16 rows, not 200
+    assert record.n_labels == 128  # 10 intents x all 12-13 rows left, not 200

@@ -38,7 +38,7 @@ def test_one_experiment_with_its_own_prices(two_experiments, tmp_path):
         assert question.description.startswith(f"{experiment} (tiny [")
         assert "train train.csv sha256" in question.description
         rec = recommend(question.records, Scenario(volume_per_month=1e3), question.prices())
-        assert rec.winner.cost.annotation_usd == pytest.approx(24 * per_label)
+        assert rec.winner.cost.annotation_usd == pytest.approx(19 * per_label)  # 5 held out
     # a spec file picks its experiment and its prices; a prices file replaces them
     by_spec = open_question(ledger, dataset=str(tmp_path / "b.yaml"))
     assert by_spec.experiment == second and by_spec.spec is not None

@@ -41,7 +41,7 @@ def _accuracy_above(predictions: Predictions, y_true, threshold: float) -> tuple
 
 def test_stored_predictions_give_the_recorded_metrics(benched):
     spec, ledger = benched
-    _, test = load_data(spec)
+    test = load_data(spec).test
     ok = [r for r in read_records(ledger) if r.status == "ok"]
     assert len(ok) == 4
     for record in ok:
@@ -54,7 +54,8 @@ def test_stored_predictions_give_the_recorded_metrics(benched):
 def test_a_threshold_on_stored_predictions_equals_re_predicting_the_saved_model(benched,
                                                                                tmp_path):
     spec, ledger = benched
-    train, test = load_data(spec)
+    splits = load_data(spec)
+    train, test = splits.train, splits.test
     record = next(r for r in read_records(ledger)
                   if r.candidate == "tfidf" and r.budget == "4/class" and r.seed == 2)
     stored = read_predictions(ledger, record.key)
@@ -68,7 +69,7 @@ def test_a_threshold_on_stored_predictions_equals_re_predicting_the_saved_model(
     for threshold in (0.0, 0.15, 0.3):
         assert _accuracy_above(stored, test.labels, threshold) == \
             _accuracy_above(fresh, test.labels, threshold)
-    assert _accuracy_above(stored, test.labels, 0.15)[1] < len(test)  # the threshold bites
+    assert _accuracy_above(stored, test.labels, 0.3)[1] < len(test)  # the threshold bites
 
 
 def test_a_failed_run_stores_none_and_says_so(banking77_slice, tmp_path):

@@ -45,7 +45,7 @@ def test_human_output_names_the_winner_table_pareto_and_switch(ledger, capsys, m
     out = " ".join(capsys.readouterr().out.split())
     assert out.startswith("Deploy setfit @ 8/class: accuracy 0.920")
     for text in ("tfidf @ all", "llm @ 0/class", "accuracy 0.840 < 0.900", "recommended",
-                 "Pareto frontier", "switches from llm @ 0/class to setfit @ 8/class",
+                 "Pareto frontier", "setfit @ 8/class becomes cheaper than llm @ 0/class from",
                  "list prices as of", "1 failed run(s)"):
         assert text in out
 

@@ -21,6 +21,21 @@ def test_demo_pipeline_and_rerun_skips(tmp_path, capsys):
     html = (tmp_path / "report.html").read_text()
     assert "<img" in html and "tfidf" in html
     assert "Pareto frontier" in out
+    # The paths and the next command are printed plainly: each line parses back whole.
+    import shlex
+
+    lines = out.splitlines()
+    assert f"report: {tmp_path / 'report.html'}" in lines
+    after = lines[lines.index(next(x for x in lines if x.startswith("next:"))) + 1:]
+    command, words = [], []
+    for line in after:
+        continued = line.endswith(" \\")
+        words += shlex.split(line[:-2] if continued else line)
+        if not continued:
+            command = words
+            break
+    assert command == ["whichmodel", "choose", str(tmp_path / "demo.sqlite"),
+                       "--min-accuracy", "0.85", "--volume", "1e8"]
 
     stamps = {r.key: r.created_at for r in records}
     assert main(args) == 0  # rerun: nothing is trained again

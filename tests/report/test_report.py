@@ -31,8 +31,8 @@ def test_every_figure_renders_from_real_runs(real_records, scenario, prices) -> 
     pareto = plots.pareto_plot(rec.verdicts, rec.pareto, rec.winner, "accuracy", 0.8, "t")
     volumes = plots.volume_grid(scenario.volume_per_month)
     lines = [v.summary for v in rec.verdicts[:3]]
-    crossings = plots.break_evens(lines, scenario, prices, volumes)
-    cost = plots.cost_volume_plot(lines, scenario, prices, crossings, volumes)
+    switches = plots.cost_switches(lines, scenario, prices, volumes)
+    cost = plots.cost_volume_plot(lines, scenario, prices, switches, volumes)
     curve = plots.learning_curve_plot(summaries, "accuracy", 0.8, prices.usd_per_label)
     runs = [r for r in real_records if r.status == "ok" and r.budget == "all"]
     f1 = class_plots.per_class_f1_plot(class_plots.mean_per_class_f1(runs), "t")
@@ -179,3 +179,129 @@ def test_cli_report_errors_are_one_line(tmp_path: Path, capsys) -> None:
 
     assert main(["report", str(tmp_path / "missing.sqlite")]) == 2
     assert "ledger not found" in capsys.readouterr().err
+
+
+# -- figures a reader reads: every one computed by the model (issue #18, part 6) ----------
+def synthetic_runs(candidate, budget, accuracies, *, n_labels=80, **fields):
+    """Ledger rows with chosen throughputs, so cost lines step where a test needs them."""
+    from whichmodel.bench.record import RunRecord
+
+    base = dict(train_seconds=1.0, throughput_items_per_s=100.0, latency_p95_ms=10.0)
+    base.update(fields)
+    return [RunRecord(key=f"{candidate}-{budget}-{seed}", dataset="d", candidate=candidate,
+                      family="setfit", settings={}, budget=budget, seed=seed,
+                      n_labels=n_labels, accuracy=acc, macro_f1=acc - 0.05, **base)
+            for seed, acc in enumerate(accuracies)]
+
+
+def _text_of(page: str, section: str) -> str:
+    import html
+
+    body = re.search(rf'<section id="{section}">(.*?)</section>', page, re.S).group(1)
+    return html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<img[^>]*>", "", body)))
+
+
+def test_cost_sentences_quote_each_choices_own_total_at_the_stated_volume(prices) -> None:
+    import numpy as np
+
+    from whichmodel.costs import total_cost_at_volumes
+
+    # cheap: fewer labels, 100 items/s; fast: more labels, 10x the throughput. cheap is
+    # cheaper until its second instance: a step, where the old sentence said both "cost
+    # the same" at cheap's total while fast cost another figure.
+    records = (synthetic_runs("cheap", "8/class", [0.92, 0.93])
+               + synthetic_runs("fast", "all", [0.95, 0.94], n_labels=400,
+                                throughput_items_per_s=1000.0))
+    scenario = Scenario(volume_per_month=1e8, min_quality=0.9, hardware="cpu-small")
+    rec = recommend(records, scenario, prices)
+    text = _text_of(render_report(rec, records, prices), "cost-volume")
+    assert "cost the same" not in text
+    by_label = {v.label: v.summary for v in rec.verdicts}
+    found = re.findall(r"(\S+ @ \S+) becomes cheaper than (\S+ @ \S+) from ([\d,]+) "
+                       r"items/month \(\1 (\$[\d,.]+), \2 (\$[\d,.]+) there\)", text)
+    # the qualifying choices' switch; the chart's is the same sentence, said once
+    assert len(found) == 1 and "The cheapest line on the chart" not in text, text
+    for new, old, volume, new_usd, old_usd in found:
+        at = np.array([float(volume.replace(",", ""))])
+        totals = [float(total_cost_at_volumes(by_label[label], scenario, prices, at)[0])
+                  for label in (new, old)]
+        assert [float(x.strip("$").replace(",", "")) for x in (new_usd, old_usd)] == [
+            round(t) for t in totals]
+        assert totals[0] < totals[1]
+
+
+def test_cost_chart_has_one_callout_per_switch_inside_the_axes(prices) -> None:
+    import numpy as np
+
+    # a and b take turns at every instance step (1% apart in throughput), c takes over
+    # later: one shaded stretch with one callout, one callout for c.
+    records = (synthetic_runs("a-long-candidate-name", "8/class", [0.95])
+               + synthetic_runs("b", "8/class", [0.90], throughput_items_per_s=101.0)
+               + synthetic_runs("c", "all", [0.97], n_labels=40000,
+                                throughput_items_per_s=20000.0))
+    scenario = Scenario(volume_per_month=3e7, min_quality=0.8, hardware="cpu-small")
+    lines = summarize(records)
+    volumes = plots.volume_grid(scenario.volume_per_month)
+    switches = plots.cost_switches(lines, scenario, prices, volumes)
+    assert len(switches) > 5
+    fig = plots.cost_volume_plot(lines, scenario, prices, switches, volumes, figure=True)
+    callouts = _annotations(fig)
+    assert len(callouts) == 2, [a.get_text() for a in callouts]
+    assert "take turns" in callouts[0].get_text() and "c @ all" in callouts[1].get_text()
+    _assert_inside_and_apart(fig, callouts)
+    assert np.all(np.diff([s.volume for s in switches]) > 0)
+
+
+def _annotations(fig):
+    from matplotlib.text import Annotation
+
+    return [c for c in fig.axes[0].get_children() if isinstance(c, Annotation)]
+
+
+def _assert_inside_and_apart(fig, annotations) -> None:
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    frame = fig.axes[0].get_window_extent(renderer)
+    boxes = [Text.get_window_extent(a, renderer) for a in annotations]
+    for annotation, box in zip(annotations, boxes):
+        assert (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+                and box.y1 <= frame.y1), (annotation.get_text(), box, frame)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+
+
+def test_point_and_curve_labels_stay_inside_the_frame(prices) -> None:
+    # Points at the corners of the plot: labels to their right or above would spill out.
+    records = (synthetic_runs("far-right-and-very-long-candidate-name", "all", [0.99, 0.98],
+                              n_labels=5000)
+               + synthetic_runs("far-right-and-very-long-candidate-name", "8/class",
+                                [0.7, 0.72], n_labels=48)
+               + synthetic_runs("low", "8/class", [0.5, 0.52], n_labels=48)
+               + synthetic_runs("low", "all", [0.6, 0.61], n_labels=5000))
+    rec = recommend(records, Scenario(min_quality=0.95, hardware="cpu-small"), prices)
+    fig = plots.pareto_plot(rec.verdicts, rec.pareto, rec.winner, "accuracy", 0.95, "t",
+                            figure=True)
+    labels = _annotations(fig)
+    assert len(labels) == 4
+    _assert_inside_and_apart(fig, labels)
+    fig = plots.learning_curve_plot(summarize(records), "accuracy", 0.95, 0.116, figure=True)
+    [ring] = _annotations(fig)  # the smallest budget meeting the bar, at the right edge
+    assert ring.get_text().startswith("far-right-and-very-long-candidate-name: 5,000 labels")
+    _assert_inside_and_apart(fig, [ring])
+
+
+def test_one_seed_shows_no_spread(real_records, scenario, prices) -> None:
+    one_seed = [r for r in real_records if r.seed == 0]
+    page = render_report(recommend(one_seed, scenario, prices), one_seed, prices)
+    assert "±" not in _text_of(page, "candidates") and "± 0.000" not in page
+    assert "±" not in _text_of(page, "recommendation")
+    assert "One seed per budget, so no spread is shown." in page
+    assert "one seed (0), so no spread" in page
+    two = render_report(recommend(real_records, scenario, prices), real_records, prices)
+    assert "accuracy ± std" in two and "Mean ± one standard deviation over seeds" in two
+    curve = plots.learning_curve_plot(summarize(one_seed), "accuracy", 0.8, 0.1,
+                                      figure=True)
+    assert curve.axes[0].get_ylabel() == "accuracy (one seed)"

@@ -52,9 +52,13 @@ def experiment_identity(dataset: DatasetSpec) -> dict[str, Any]:
     held_out: dict[str, Any] = ({"test": source_fingerprint(dataset.test)} if dataset.test
                                 else {"test_size": dataset.test_size,
                                       "split_seed": dataset.split_seed})
+    validation: dict[str, Any] = ({"file": source_fingerprint(dataset.validation)}
+                                  if dataset.validation
+                                  else {"validation_size": dataset.validation_size})
     return {"dataset": dataset.identity, "train": source_fingerprint(dataset.train),
-            "held_out": held_out, "text": dataset.text, "label": dataset.label,
-            "label_sep": dataset.label_sep, "drop_invalid": dataset.drop_invalid}
+            "held_out": held_out, "validation": validation, "text": dataset.text,
+            "label": dataset.label, "label_sep": dataset.label_sep,
+            "drop_invalid": dataset.drop_invalid}
 
 
 def experiment_id(spec: ExperimentSpec | DatasetSpec) -> str:

@@ -47,6 +47,11 @@ _TABLE = "runs"
 _PREDICTIONS = "predictions"
 _PREDICTIONS_DDL = (f"CREATE TABLE IF NOT EXISTS {_PREDICTIONS} (key TEXT NOT NULL, "
                     "split TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (key, split))")
+# The true labels of each experiment's evaluation splits (JSON list, in item order), so
+# stored predictions can be scored (and bootstrapped) from the ledger alone.
+_LABELS = "labels"
+_LABELS_DDL = (f"CREATE TABLE IF NOT EXISTS {_LABELS} (experiment TEXT NOT NULL, split TEXT "
+               "NOT NULL, data TEXT NOT NULL, PRIMARY KEY (experiment, split))")
 SPEC_PREFIX = "spec:"              # meta "spec:<spec id>": one spec's experiment and prices
 EXPERIMENT_PREFIX = "experiment:"  # meta "experiment:<id>": what the experiment's data is
 LEGACY_SPEC = "legacy-spec"        # meta: the last spec of an older ledger, for its old rows
@@ -303,11 +308,13 @@ class Ledger:
                                    [("format", FORMAT), ("version", str(FORMAT_VERSION))])
             self._conn.execute(f"CREATE TABLE IF NOT EXISTS {_TABLE} ({cols})")
             self._conn.execute(_PREDICTIONS_DDL)
+            self._conn.execute(_LABELS_DDL)
 
     def _add_missing_columns(self) -> None:
         present = {r[1] for r in self._conn.execute(f"PRAGMA table_info({_TABLE})")}
         with self._conn:
             self._conn.execute(_PREDICTIONS_DDL)  # ledgers from before stored predictions
+            self._conn.execute(_LABELS_DDL)
             for name, kind in _COLUMNS.items():
                 if name not in present:
                     self._conn.execute(f"ALTER TABLE {_TABLE} ADD COLUMN {name} {kind}")
@@ -358,6 +365,15 @@ class Ledger:
         except sqlite3.OperationalError as err:
             raise _sqlite_error(err, self.path, "writing a run") from None
 
+    def write_labels(self, experiment: str, split: str, labels: list[Any]) -> None:
+        """Store the true labels of ``split`` of ``experiment`` (item order)."""
+        try:
+            with self._conn:
+                self._conn.execute(f"INSERT OR REPLACE INTO {_LABELS} VALUES (?, ?, ?)",
+                                   (experiment, split, json.dumps(list(labels))))
+        except sqlite3.OperationalError as err:
+            raise _sqlite_error(err, self.path, "writing labels") from None
+
     def set_meta(self, name: str, value: str) -> None:
         """Store a ledger-wide value (e.g. "spec": the last spec run into it, as JSON)."""
         self.update_meta({name: value})
@@ -397,6 +413,23 @@ def read_predictions(path: str | Path, key: str, split: str = "test") -> Predict
                               "failed, or an older whichmodel ran it); run the bench again "
                               "to store them")
     return found
+
+
+def read_labels(path: str | Path, experiment: str, split: str = "test") -> list[Any] | None:
+    """The true labels of ``split`` of ``experiment`` stored in the ledger, or None (an
+    older ledger, or no such split)."""
+    path = Path(path)
+    _read(path)
+    conn = _connect(path, read_only=True)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if _LABELS not in tables:
+            return None
+        row = conn.execute(f"SELECT data FROM {_LABELS} WHERE experiment = ? AND split = ?",
+                           (experiment, split)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else json.loads(row[0])
 
 
 def _load_predictions(conn: sqlite3.Connection, key: str, split: str) -> Predictions | None:

@@ -86,6 +86,7 @@ class RunRecord:
     input_tokens_per_item: float | None = None
     output_tokens_per_item: float | None = None
     api_model: str | None = None                 # key into prices.yaml llm_api, if any
+    api_tier: str | None = None                  # its price tier: "standard" or "batch"
     environment: dict[str, Any] = field(default_factory=dict)  # machine, versions
     created_at: str = ""                         # ISO 8601 UTC
     # Which experiment (data content, fields, held-out split) the run answers: a short
@@ -95,6 +96,10 @@ class RunRecord:
     # Quality on the test split: metric name -> value, every metric of the registry
     # (`whichmodel.metrics`) that applies, computed from the run's stored predictions.
     quality: dict[str, float] = field(default_factory=dict)
+    # The same metrics on the validation split, which choices are made on (empty when the
+    # spec had none); test then only confirms the choice.
+    validation_quality: dict[str, float] = field(default_factory=dict)
+    n_validation: int = 0
 
     def __post_init__(self) -> None:
         # One mapping is the truth; the three columns mirror it (rows of older ledgers

@@ -31,6 +31,7 @@ import random
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,17 @@ def plan_runs(spec: ExperimentSpec) -> list[tuple[CandidateSpec, Budget, int, st
     """Every (candidate, budget, seed, run key) of ``spec``, in run order."""
     experiment = experiment_id(spec)
     extra = {"measure": spec.measure.model_dump(mode="json"), "versions": code_versions()}
-    return [(c, b, s, run_key(experiment, c.name, {"family": c.family, "settings": c.settings},
-                              b.label, s, extra))
+    return [(c, b, s, run_key(experiment, c.name, _candidate_identity(c), b.label, s, extra))
             for c, b, s in spec.runs()]
+
+
+def _candidate_identity(candidate: CandidateSpec) -> dict[str, Any]:
+    """What of a candidate goes into its run keys: family and settings, and its API tier
+    when it is not the standard one (so keys of standard candidates stay as they were)."""
+    identity: dict[str, Any] = {"family": candidate.family, "settings": candidate.settings}
+    if candidate.api_tier != "standard":
+        identity["api_tier"] = candidate.api_tier
+    return identity
 
 
 def _record_spec(ledger: Ledger, spec: ExperimentSpec, experiment: str) -> None:
@@ -126,14 +135,17 @@ def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bo
         _record_spec(ledger, spec, experiment)  # scenario/prices for choose, report
         todo = [p for p in plan if _should_run(ledger.status(p[3]), retry_failed)]
         if todo:
-            train, test = load_data(spec)
+            splits = load_data(spec)
+            for name, part in (("test", splits.test), ("validation", splits.validation)):
+                if part is not None:  # true labels beside the stored predictions
+                    ledger.write_labels(experiment, name, part.labels)
             env = environment()
             with RunDisplay(len(plan), len(plan) - len(todo), enabled=progress,
                           console=console) as display:
                 for candidate, budget, seed, key in todo:
                     display.start(candidate.name, budget.label, seed)
-                    record, predictions = run_one(spec, candidate, budget, seed, key, train,
-                                                  test, env)
+                    record, predictions = run_one(spec, candidate, budget, seed, key,
+                                                  splits, env)
                     ledger.write(record, predictions)
                     display.finished(record)
         wanted = {p[3] for p in plan}
@@ -144,8 +156,26 @@ def _should_run(status: str | None, retry_failed: bool) -> bool:
     return status is None or (status != "ok" and retry_failed)
 
 
-def load_data(spec: ExperimentSpec) -> tuple[Any, Any]:
-    """(train, test) Datasets: the spec's test file, or a seeded split of train."""
+# Rows every class needs in the train pool before a validation share is drawn from it:
+# fewer, and the share would leave a class unseen in validation or in training.
+MIN_ROWS_FOR_VALIDATION = 5
+
+
+@dataclass
+class Splits:
+    """The data of a benchmark: ``train`` (the pool label budgets are drawn from),
+    ``validation`` (choices are made on it; None when the data cannot spare one, with
+    ``validation_note`` saying why) and ``test`` (confirms the choice)."""
+
+    train: Any
+    validation: Any | None
+    test: Any
+    validation_note: str = ""
+
+
+def load_data(spec: ExperimentSpec) -> Splits:
+    """The spec's splits: test from its file or a seeded split of train; validation from
+    its file or a seeded stratified share of what is left (``validation_size``)."""
     from whichmodel.data import check_test_labels, load_dataset, split_dataset
 
     d = spec.dataset
@@ -156,7 +186,21 @@ def load_data(spec: ExperimentSpec) -> tuple[Any, Any]:
         check_test_labels(train, test)
     else:
         train, test = split_dataset(train, test_size=d.test_size, seed=d.split_seed)
-    return train, test
+    if d.validation:
+        validation = load_dataset(d.validation, d.text, d.label, **read)
+        check_test_labels(train, validation)
+        return Splits(train, validation, test)
+    if not d.validation_size:
+        return Splits(train, None, test, "validation_size is 0")
+    counts = train.class_counts()
+    rarest = min(counts, key=lambda c: counts[c])
+    if counts[rarest] < MIN_ROWS_FOR_VALIDATION:
+        return Splits(train, None, test, f"class {rarest!r} has {counts[rarest]} training "
+                      f"row(s); a validation share needs {MIN_ROWS_FOR_VALIDATION} per class")
+    # Its own seed, so the test split of the same split_seed is not mirrored in it.
+    train, validation = split_dataset(train, test_size=d.validation_size,
+                                      seed=d.split_seed + 1)
+    return Splits(train, validation, test)
 
 
 def sample_budget(train: Any, budget: Budget, seed: int) -> Any:
@@ -187,11 +231,13 @@ def build_candidate(candidate: CandidateSpec, seed: int) -> Any:
 
 
 def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed: int,
-            key: str, train: Any, test: Any, env: dict[str, Any]
+            key: str, splits: Splits, env: dict[str, Any]
             ) -> tuple[RunRecord, dict[str, Any]]:
-    """Sample, fit, predict the test split, score and probe one run: its ledger row and
-    its per-item `Predictions` by split (``{"test": ...}``; empty when it failed). Never
-    raises for a failure of the candidate (it is returned as a "failed" record)."""
+    """Sample, fit, predict the validation and test splits, score and probe one run: its
+    ledger row and its per-item `Predictions` by split (``{"validation": ..., "test":
+    ...}``; empty when it failed). Never raises for a failure of the candidate (it is
+    returned as a "failed" record)."""
+    train, validation, test = splits.train, splits.validation, splits.test
     from whichmodel.evaluate import evaluate_predictions
     from whichmodel.metrics import score
 
@@ -225,10 +271,20 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
         record.input_tokens_per_item = probe.input_tokens_per_item
         record.output_tokens_per_item = probe.output_tokens_per_item
         record.api_model = getattr(model, "api_model_", None)
+        record.api_tier = candidate.api_tier if record.api_model else None
         record.train_seconds = _round(record.train_seconds, 3)
 
         record.set_quality(score(probe.predictions, test.labels))
         predictions = {"test": probe.predictions}
+        if validation is not None:  # predicted outside the timed probe: speed is test's
+            from whichmodel.predictor import Predictor
+
+            predictions["validation"] = Predictor(model, batch_size=spec.measure.batch_size
+                                                  ).predict(validation.texts)
+            record.validation_quality = score(predictions["validation"], validation.labels)
+            record.n_validation = len(validation)
+        else:
+            record.environment["validation"] = f"none: {splits.validation_note}"
         details = evaluate_predictions(test.labels, probe.predictions)
         for name in record.quality:
             details.pop(name, None)

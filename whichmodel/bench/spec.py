@@ -67,11 +67,17 @@ class DatasetSpec(_Strict):
     drop_invalid: bool = False
     test_size: float = Field(0.2, gt=0, lt=1)  # used only without `test`
     split_seed: int = 0
+    # Validation: choices are made on it, test only confirms them. Its own file, or a
+    # seeded stratified share of train (never part of any label budget), drawn when
+    # every class has at least MIN_ROWS_FOR_VALIDATION rows; 0 turns it off.
+    validation: str | None = None
+    validation_size: float = Field(0.2, ge=0, lt=1)
 
     # The spec as written (relative paths) is what identifies a run, so a project folder
     # can move without invalidating its ledger; resolved paths are for reading.
     train_as_written: str = Field("", exclude=True, repr=False)
     test_as_written: str | None = Field(None, exclude=True, repr=False)
+    validation_as_written: str | None = Field(None, exclude=True, repr=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -80,7 +86,7 @@ class DatasetSpec(_Strict):
             return data
         base = Path((info.context or {}).get("base_dir", "."))
         data = dict(data)
-        for field in ("train", "test"):
+        for field in ("train", "test", "validation"):
             value = data.get(field)
             if isinstance(value, str) and value.strip():
                 data[f"{field}_as_written"] = value
@@ -164,6 +170,10 @@ class CandidateSpec(_Strict):
     name: str = Field(min_length=1)
     family: str
     settings: dict[str, Any] = Field(default_factory=dict)
+    # An API candidate's price tier: "standard" (synchronous calls) or "batch" (the
+    # provider's batch API, about half price, where prices.yaml has one). Pricing only:
+    # not part of the run key; ignored for self-hosted candidates.
+    api_tier: Literal["standard", "batch"] = "standard"
 
     @field_validator("family")
     @classmethod
@@ -219,6 +229,7 @@ class ScenarioSpec(_Strict):
     hardware: str | None = None                            # deployment hardware (prices.yaml)
     training_hardware: str | None = None                   # None: train on the deployment one
     cost_tie: float = _SCENARIO.cost_tie
+    confidence: float | None = None                        # bar on the test interval's low end
 
     @model_validator(mode="before")
     @classmethod

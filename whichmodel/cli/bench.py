@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from whichmodel.errors import SettingError, SpecError, UsageError, quote
 from whichmodel.terminal import printable
@@ -116,15 +116,49 @@ def run(args: argparse.Namespace) -> int:
         print(f"exported {n} run(s) to MLflow at {args.mlflow}", file=out)
 
     print("next:", file=out)
-    flags = " ".join(scenario_flags(spec) + _experiment_flag(ledger, records))
-    print(printable(f"  whichmodel choose {ledger} {flags}"), file=out)
-    print(printable(f"  whichmodel report {ledger} {flags} --out "
-                    f"{ledger.with_suffix('.html')}"), file=out)
+    flags = scenario_flags(spec) + _experiment_flag(ledger, records)
+    print_command(["whichmodel", "choose", str(ledger), *flags], out)
+    print_command(["whichmodel", "report", str(ledger), *flags, "--out",
+                   str(ledger.with_suffix(".html"))], out)
     if spec.prices:
         print("  (choose and report price these runs with this spec's `prices:` overrides, "
               "stored in the ledger for its experiment; --prices FILE replaces them)",
               file=out)
     return 0  # failed runs are results too (if some succeeded): listed above, retried
+
+
+def command_lines(argv: list[str], width: int | None = None, indent: str = "  ") -> list[str]:
+    """A command for the user to copy, as lines to print: every argument shell-quoted, on
+    one line when it fits in `width` (the terminal's, at most 100 columns), else broken
+    only between arguments (a flag keeps its value) with a trailing `` \\``, so the lines
+    paste back as the same command. Control characters are escaped (`printable`)."""
+    import shlex
+    import shutil
+
+    if width is None:
+        width = max(60, min(shutil.get_terminal_size((88, 24)).columns, 100))
+    words = [printable(shlex.quote(arg)) for arg in argv]
+    groups: list[str] = []
+    for i, word in enumerate(words):
+        if groups and argv[i - 1].startswith("--") and not argv[i].startswith("--"):
+            groups[-1] += " " + word
+        else:
+            groups.append(word)
+    lines, current = [], indent
+    for group in groups:
+        if current.strip() and len(current) + 1 + len(group) + 2 > width:
+            lines.append(current + " \\")
+            current = indent + "    " + group
+        else:
+            current = current + (" " if current.strip() else "") + group
+    lines.append(current)
+    return lines
+
+
+def print_command(argv: list[str], out: Any = None) -> None:
+    """Print `command_lines` with plain `print`: no rich wrapping inside an argument."""
+    for line in command_lines(argv):
+        print(line, file=out or sys.stdout)
 
 
 def check_backbones(spec: ExperimentSpec) -> None:

@@ -29,6 +29,11 @@ examples:
   whichmodel choose runs.sqlite --min-accuracy 0.9 --volume 5e6 --json > choice.json
   whichmodel choose runs.sqlite --dataset spec.yaml --volume 5e6   # one experiment of many
 
+Choices are made on the validation split only (a spec's `validation`, or a share of
+train held out by default); the winner is then confirmed on test with a 95% bootstrap
+interval (over test items, and over seeds), and choose says whether the bar holds there.
+--confidence 0.95 makes that test bar apply to the interval's lower bound.
+
 A ledger may hold several experiments (other data files, test sets or splits): choose
 never averages them, and asks for --dataset when there is more than one. Costs use the
 dated list prices shipped with whichmodel (prices.yaml), with the `prices:` overrides of
@@ -59,7 +64,8 @@ SCENARIO_FLAGS = {
     "volume_per_month": "--volume", "metric": "--metric", "min_quality": "--min-quality",
     "max_latency_p95_ms": "--max-latency-ms", "label_budget": "--label-budget",
     "horizon_months": "--horizon-months", "hardware": "--hardware",
-    "training_hardware": "--training-hardware", "cost_tie": "--cost-tie"}
+    "training_hardware": "--training-hardware", "cost_tie": "--cost-tie",
+    "confidence": "--confidence"}
 # The `open_question` argument -> its flag.
 QUESTION_FLAGS = {"dataset": "--dataset", "prices_file": "--prices"}
 
@@ -105,6 +111,10 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, volume_required: 
                        help="totals within this fraction of the cheapest count as equal and "
                             f"the better model wins (default {default.cost_tie:g}; 0 = "
                             "strictly cheapest)")
+    group.add_argument("--confidence", type=float, default=None, metavar="LEVEL",
+                       help="the quality bar must hold for the lower bound of the winner's "
+                            "LEVEL bootstrap interval on test (e.g. 0.95), not only for its "
+                            "point estimate")
     group.add_argument("--prices", metavar="FILE",
                        help="YAML of price overrides (default: the spec's, from the ledger)")
     group.add_argument("--dataset", metavar="NAME|ID|SPEC.yaml",
@@ -145,7 +155,7 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
                               else args.min_quality),
               "max_latency_p95_ms": args.max_latency_ms, "label_budget": args.label_budget,
               "hardware": args.hardware, "training_hardware": args.training_hardware,
-              "cost_tie": args.cost_tie}
+              "cost_tie": args.cost_tie, "confidence": args.confidence}
     try:  # a flag left out (None) leaves the field at Scenario's default
         return Scenario(**{k: v for k, v in values.items() if v is not None})
     except ScenarioError as err:
@@ -179,7 +189,8 @@ def recommend_for(args: argparse.Namespace) -> tuple[Recommendation, Question, P
     question = open_ledger_question(args)
     prices = question.prices()
     prices.hardware_price(scenario.hardware, field="--hardware")
-    return recommend(question.records, scenario, prices), question, prices
+    recommendation = question.confirm(recommend(question.records, scenario, prices))
+    return recommendation, question, prices
 
 
 def run(args: argparse.Namespace) -> int:
@@ -207,11 +218,18 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
     style = "bold green" if rec.winner else "bold red"
     # Candidate names and labels are the user's: printed as text, never read as markup.
     console.print(Text(printable(rec.headline()), style=style))
+    if rec.confirmation is not None:
+        holds = rec.confirmation.bar_holds
+        console.print(Text(printable(rec.confirmation.sentence()),
+                           style="" if holds is None else ("green" if holds else "bold red")))
     table = Table(title=f"{len(rec.verdicts)} choices at "
                         f"{rec.scenario.volume_per_month:,.0f} items/month, "
                         f"{rec.scenario.horizon_months:g} months, on {rec.scenario.hardware}")
-    for name in ("choice", f"{metric} ± std", "p95 ms", "items/s", "labels",
-                 "annotation $", "training $", "inference $", "total $", "verdict"):
+    on = rec.verdicts[0].summary.selected_on if rec.verdicts else "test"
+    seeds = any(v.summary.n_runs > 1 for v in rec.verdicts)  # else a spread means nothing
+    quality_header = f"{metric}{' ± std' if seeds else ''} ({on})"
+    for name in ("choice", quality_header, "p95 ms", "items/s", "labels", "annotation $",
+                 "training $", "inference $", "total $", "verdict"):
         table.add_column(name, justify="left" if name in ("choice", "verdict") else "right")
     for v in rec.verdicts:
         s, c = v.summary, v.cost
@@ -225,7 +243,8 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
             verdict = Text(printable("; ".join(v.failed)), style="red")
         table.add_row(
             Text(printable(s.label)),
-            f"{quality:.3f} ± {0 if std != std else std:.3f}" if quality == quality else "—",
+            ("—" if quality != quality else f"{quality:.3f}" if s.n_runs < 2
+             else f"{quality:.3f} ± {0 if std != std else std:.3f}"),
             _num(v.latency_p95_ms, "{:,.1f}"),
             "API" if s.api_model else _num(s.drivers.throughput_items_per_s, "{:,.0f}"),
             f"{s.n_labels:,.0f}", f"{c.annotation_usd:,.2f}", f"{c.training_usd:,.2f}",
@@ -239,7 +258,7 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
                        for s in rec.pareto)
     console.print(f"Pareto frontier ({metric} vs total cost): {pareto or 'none'}")
     if rec.switch_volumes:
-        for sentence in describe_switches(rec.switch_volumes):
+        for sentence in describe_switches(rec.switch_volumes, _cost_at(rec, prices)):
             console.print(plain(sentence))
     elif rec.winner is not None:
         console.print("The recommendation holds from 100 to 10,000,000,000 items/month.")
@@ -249,6 +268,17 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
                   f" Hardware speed factors are assumptions; see prices.yaml.[/]")
     if failed_runs:
         console.print(f"[dim]{failed_runs} failed run(s) in the ledger were left out.[/]")
+
+
+def _cost_at(rec: Any, prices: Any) -> Any:
+    """``(label, volume) -> total USD``, from the cost model, for the switch sentences."""
+    import numpy as np
+
+    from whichmodel.costs import total_cost_at_volumes
+
+    by_label = {v.label: v.summary for v in rec.verdicts}
+    return lambda label, volume: float(total_cost_at_volumes(
+        by_label[label], rec.scenario, prices, np.array([float(volume)]))[0])
 
 
 def in_flags(sentence: str, metric: str) -> str:

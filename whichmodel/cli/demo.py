@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from whichmodel.cli.common import make_console
-from whichmodel.terminal import plain
+from whichmodel.terminal import plain, printable
 
 
 def demo_data_path() -> Path:
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from whichmodel.bench.runner import run_benchmark
     from whichmodel.bench.spec import parse_spec
     from whichmodel.choose import recommend
+    from whichmodel.cli.bench import print_command
     from whichmodel.cli.choose import print_recommendation
     from whichmodel.costs import load_prices
     from whichmodel.report.html import write_report
@@ -109,11 +110,15 @@ def run(args: argparse.Namespace) -> int:
     records = run_benchmark(spec, ledger)
     scenario = spec.to_scenario()
     prices = load_prices(spec.prices or None)
-    recommendation = recommend(records, scenario, prices)
+    from whichmodel.bench.question import open_question
+
+    recommendation = open_question(ledger).confirm(recommend(records, scenario, prices))
     print_recommendation(recommendation, prices, sum(r.status != "ok" for r in records))
     report = write_report(recommendation, records, prices, out / "report.html",
                           title="whichmodel demo: shop support messages")
-    console.print(f"report: {plain(report)}\nnext: whichmodel choose {plain(ledger)} "
-                  "--min-accuracy 0.85 "
-                  "--volume 1e8   (try another scenario on the same measurements)")
+    # Plain print, not rich: a path or a command wrapped mid-argument cannot be copied.
+    print(f"report: {printable(report)}")
+    print("next: try another scenario on the same measurements (nothing is trained again):")
+    print_command(["whichmodel", "choose", str(ledger), "--min-accuracy", "0.85",
+                   "--volume", "1e8"])
     return 0

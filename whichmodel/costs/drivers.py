@@ -39,6 +39,7 @@ class CostDrivers:
     input_tokens_per_item: float | None = None
     output_tokens_per_item: float | None = None
     api_model: str | None = None
+    api_tier: str | None = None  # "standard" or "batch" for an API model
 
     @classmethod
     def of(cls, source: Any) -> CostDrivers:
@@ -49,12 +50,12 @@ class CostDrivers:
     @classmethod
     def mean(cls, runs: Sequence[CostDrivers]) -> CostDrivers:
         """Seeds of one choice: the mean of each measured figure (ignoring runs that did
-        not measure it); family, batch size and API model are those of the first run."""
+        not measure it); family, batch size, API model and tier are the first run's."""
         if not runs:
             raise ValueError("no runs to average")
         first = runs[0]
         values: dict[str, Any] = {"family": first.family, "batch_size": first.batch_size,
-                                  "api_model": first.api_model}
+                                  "api_model": first.api_model, "api_tier": first.api_tier}
         for f in dataclasses.fields(cls):
             if f.name in values:
                 continue

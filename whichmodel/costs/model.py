@@ -13,6 +13,9 @@ the candidate's family (how many times faster than the measurement machine):
     inference per month, API candidate (``api_model`` set; no floor):
                 = V × (input_tokens_per_item × usd_per_M_input
                        + output_tokens_per_item × usd_per_M_output) / 1e6
+        at the candidate's API tier: "standard" (synchronous calls, the default) or
+        "batch" (the provider's batch API, about half price, where the price table has
+        one; asking for it where it has none is a `SpecError` naming the model)
     inference per month, self-hosted on the deployment hardware d:
         capacity  = throughput_items_per_s × s_d × 3600 × 730     items per instance-month
         instances = max(1, ceil(V / capacity))
@@ -37,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from whichmodel.costs.drivers import CostDrivers
-from whichmodel.costs.prices import Prices
+from whichmodel.costs.prices import API_TIERS, Prices
 from whichmodel.costs.scenario import Scenario, check_scenario
 from whichmodel.errors import DataError
 
@@ -75,6 +78,16 @@ def drivers_of(choice: Any) -> CostDrivers:
     return drivers if isinstance(drivers, CostDrivers) else CostDrivers.of(choice)
 
 
+def api_tier_of(choice: Any) -> str:
+    """The API price tier `choice` is priced at: the ``api_tier`` of its drivers, else its
+    own ``api_tier`` (a candidate's spec setting carried on its rows), else "standard"."""
+    for holder in (getattr(choice, "drivers", None), choice):
+        tier = getattr(holder, "api_tier", None)
+        if tier:
+            return str(tier)
+    return API_TIERS[0]
+
+
 def training_hardware_key(scenario: Scenario) -> str:
     """Where training runs: ``scenario.training_hardware`` if set, else deployment."""
     return scenario.training_hardware or scenario.hardware
@@ -87,13 +100,18 @@ def deployment_speed_factor(choice: Any, scenario: Scenario, prices: Prices) -> 
     return prices.hardware_price(scenario.hardware).speed_for(drivers_of(choice).family)
 
 
-def cost_of(choice: Any, scenario: Scenario, prices: Prices) -> CostBreakdown:
+def cost_of(choice: Any, scenario: Scenario, prices: Prices, *,
+            api_tier: str | None = None) -> CostBreakdown:
     """Annotation, training and inference cost of `choice` (a `CandidateSummary` or a
-    `RunRecord`) at ``scenario.volume_per_month`` over ``scenario.horizon_months``."""
+    `RunRecord`) at ``scenario.volume_per_month`` over ``scenario.horizon_months``.
+
+    ``api_tier`` ("standard" or "batch") prices an API candidate's tokens at that tier;
+    None takes the choice's own (`api_tier_of`: "standard" unless it names one). It does
+    nothing for a self-hosted candidate."""
     _check_scenario(scenario)
     fixed, fixed_notes = _one_off_costs(choice, scenario, prices)
     monthly, inference_notes, instances = _inference_per_month(
-        choice, scenario, prices, np.array([float(scenario.volume_per_month)]))
+        choice, scenario, prices, np.array([float(scenario.volume_per_month)]), api_tier)
     per_month = float(monthly[0])
     inference = per_month * float(scenario.horizon_months)
     api_model = drivers_of(choice).api_model
@@ -114,12 +132,14 @@ def cost_of(choice: Any, scenario: Scenario, prices: Prices) -> CostBreakdown:
 
 
 def total_cost_at_volumes(choice: Any, scenario: Scenario, prices: Prices,
-                          volumes_per_month: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Total cost over the horizon (USD) at each monthly volume: for cost-vs-volume lines."""
+                          volumes_per_month: Sequence[float] | np.ndarray, *,
+                          api_tier: str | None = None) -> np.ndarray:
+    """Total cost over the horizon (USD) at each monthly volume: for cost-vs-volume lines.
+    ``api_tier`` as in `cost_of`."""
     _check_scenario(scenario)
     volumes = np.asarray(volumes_per_month, dtype=float)
     fixed, _ = _one_off_costs(choice, scenario, prices)
-    monthly, _, _ = _inference_per_month(choice, scenario, prices, volumes.ravel())
+    monthly, _, _ = _inference_per_month(choice, scenario, prices, volumes.ravel(), api_tier)
     total = fixed["annotation"] + fixed["training"] + monthly * float(scenario.horizon_months)
     return total.reshape(volumes.shape)
 
@@ -194,21 +214,25 @@ def _one_off_costs(choice: Any, scenario: Scenario,
 
 
 def _inference_per_month(choice: Any, scenario: Scenario, prices: Prices,
-                         volumes: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray | None]:
-    """Monthly inference USD at each volume, notes for the scenario volume, instances."""
+                         volumes: np.ndarray, api_tier: str | None = None,
+                         ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """Monthly inference USD at each volume, notes for the scenario volume, instances.
+
+    An API candidate is priced at ``api_tier`` (None: `api_tier_of` the choice, which is
+    "standard" unless the choice names a tier)."""
     api_model = drivers_of(choice).api_model
     if api_model:
+        tier = api_tier or api_tier_of(choice)
+        usd_in, usd_out = prices.api_rates(api_model, tier)  # SpecError: no such tier
         price = prices.api_price(api_model)
         tokens_in = drivers_of(choice).input_tokens_per_item
         tokens_out = drivers_of(choice).output_tokens_per_item
         if tokens_in is None or tokens_out is None:
             raise DataError(f"{_label(choice)} calls API model {api_model!r} but its tokens "
                             "per item were not measured; rerun `whichmodel bench`")
-        per_item = (float(tokens_in) * price.usd_per_million_input_tokens
-                    + float(tokens_out) * price.usd_per_million_output_tokens) / TOKENS_PER_MILLION
-        note = (f"inference: API {api_model}, {float(tokens_in):,.0f} input + "
-                f"{float(tokens_out):,.1f} output tokens/item at "
-                f"${price.usd_per_million_input_tokens:g}/${price.usd_per_million_output_tokens:g}"
+        per_item = (float(tokens_in) * usd_in + float(tokens_out) * usd_out) / TOKENS_PER_MILLION
+        note = (f"inference: API {api_model} ({tier} tier), {float(tokens_in):,.0f} input + "
+                f"{float(tokens_out):,.1f} output tokens/item at ${usd_in:g}/${usd_out:g}"
                 f" per M = ${per_item:.3g}/item, no floor ({price.source})")
         return volumes * per_item, [note], None
 

@@ -53,7 +53,10 @@ class Scenario:
       a real one, met only by candidates that need no labels (zero-shot LLMs);
     - ``hardware``: a non-empty name (whether the price table has it is checked against
       the prices, which a scenario does not hold); ``training_hardware``: None or one;
-    - ``cost_tie``: a fraction from 0 up to (not including) 1.
+    - ``cost_tie``: a fraction from 0 up to (not including) 1;
+    - ``confidence``: None, or a level between 0 and 1 (exclusive): the quality bar must
+      then hold for the lower bound of that bootstrap interval of the winner's test
+      score, not only for its point estimate.
     """
 
     volume_per_month: float = 1e6
@@ -68,6 +71,7 @@ class Scenario:
     # measured seconds vary by more than 1% between runs, so a cheaper-by-a-hair loser of
     # quality is noise, not a saving.
     cost_tie: float = 0.01
+    confidence: float | None = None
 
     def __post_init__(self) -> None:
         check_scenario(self)
@@ -103,6 +107,9 @@ def check_scenario(scenario: Scenario) -> None:
                          "a fraction from 0 up to (not including) 1, such as 0.01 for "
                          "within 1% of the cheapest total (0: strictly the cheapest)",
                          low_open=False, high_open=True)
+    if s.confidence is not None:
+        s.confidence = _number("confidence", s.confidence, 0, 1,
+                               "a level between 0 and 1, such as 0.95", high_open=True)
 
 
 def _number(field: str, value: Any, low: float, high: float, rule: str, *,

@@ -173,8 +173,10 @@ def _pareto(rec: Any, scenario: Any) -> str:
     frontier = ", ".join(escape(plots.label_of(s)) for s in rec.pareto) or "none"
     return _figure(png, "Pareto plot of quality against total cost",
                    "Each point is a candidate at a label budget; hollow points fail a "
-                   "constraint; the grey line joins the Pareto frontier (nothing else is "
-                   f"both cheaper and better): {frontier}.",
+                   "constraint; the grey line joins the Pareto frontier (no other point "
+                   "costs at most as much and is at least as good, with one of the two "
+                   "strictly better; totals within half a cent or 0.05% count as the same "
+                   f"cost): {frontier}.",
                    "No candidate has a quality score to plot.")
 
 
@@ -198,25 +200,46 @@ def _line_rank(v: Any, rec: Any, metric: str) -> tuple:
 
 
 def _cost_volume(rec: Any, scenario: Any, prices: Any) -> str:
+    from whichmodel.choose import describe_switches
+    from whichmodel.frontier import SWITCH_RANGE
+
     lines = _cost_lines(rec)
     volumes = plots.volume_grid(scenario.volume_per_month)
-    crossings = plots.break_evens(lines, scenario, prices, volumes)
-    png = plots.cost_volume_plot(lines, scenario, prices, crossings, volumes)
+    switches = plots.cost_switches(lines, scenario, prices, volumes)
+    png = plots.cost_volume_plot(lines, scenario, prices, switches, volumes)
     figure = _figure(png, "Total cost against monthly volume",
                      "One line per candidate (at its recommended or best budget). Circles "
-                     "mark break-even volumes, where two candidates cost the same.",
+                     "mark the volumes where the cheapest line changes, on the new cheapest "
+                     "line just past the switch; each callout quotes both totals there.",
                      "No candidate to price.")
-    from whichmodel.choose import describe_switches
+    # Every figure in these sentences is the cost model's total at the volume stated.
+    cost_at = plots.cost_at([v.summary for v in rec.verdicts], scenario, prices)
+    low, high = (plots.fmt_volume(x) for x in SWITCH_RANGE)
+    qualifying = describe_switches(rec.switch_volumes, cost_at)
+    parts = []
+    if qualifying:
+        parts.append(f"<p>The cheapest choice that meets every constraint, from {low} to "
+                     f"{high} items/month:</p>" + _items(qualifying))
+    elif rec.winner is not None:
+        parts.append("<p>The cheapest choice that meets every constraint does not change "
+                     f"from {low} to {high} items/month.</p>")
+    chart = [sentence for sentence in describe_switches(
+        [(s.switch, s.old, s.new) for s in switches], cost_at) if sentence not in qualifying]
+    if chart:
+        parts.append("<p>The cheapest line on the chart:</p>" + _items(chart))
+    elif not switches and lines:
+        cheapest = min(lines, key=lambda s: (cost_at(plots.label_of(s), float(volumes[0])),
+                                             plots.label_of(s)))
+        parts.append(f"<p>No switch inside the plotted range: "
+                     f"{escape(plots.label_of(cheapest))} is the cheapest line from "
+                     f"{plots.fmt_volume(volumes[0])} to {plots.fmt_volume(volumes[-1])} "
+                     "items/month.</p>")
+    return figure + "".join(parts)
 
-    switches = [(v, _name(a), _name(b)) for v, a, b in rec.switch_volumes]
-    items = [f"<li>{escape(sentence)}</li>" for sentence in describe_switches(switches)]
-    items += [f"<li>{escape(a)} and {escape(b)} cost the same ({plots.fmt_usd(t)}) at "
-              f"{plots.fmt_volume(v)} items/month</li>" for a, b, v, t in crossings]
-    if not items:
-        items = ["<li>No break-even inside the plotted range: the ranking by cost holds "
-                 f"from {plots.fmt_volume(volumes[0])} to {plots.fmt_volume(volumes[-1])} "
-                 "items/month.</li>"]
-    return figure + f'<ul class="compact">{"".join(items)}</ul>'
+
+def _items(sentences: Sequence[str]) -> str:
+    return ('<ul class="compact">' + "".join(f"<li>{escape(s)}</li>" for s in sentences)
+            + "</ul>")
 
 
 def _learning_curves(summaries: Sequence[Any], scenario: Any, prices: Any) -> str:
@@ -224,9 +247,12 @@ def _learning_curves(summaries: Sequence[Any], scenario: Any, prices: Any) -> st
     png = plots.learning_curve_plot(summaries, scenario.metric, scenario.min_quality,
                                     usd_per_label)
     budgets = sorted({s.budget for s in summaries})
+    spread = ("Mean ± one standard deviation over seeds." if any(s.n_runs >= 2 for s in
+                                                                 summaries)
+              else "One seed per budget, so no spread is shown.")
     return _figure(
         png, "Learning curves: quality against number of labels",
-        "Mean ± one standard deviation over seeds. The top axis converts labels to "
+        f"{spread} The top axis converts labels to "
         f"annotation cost at {plots.fmt_usd(usd_per_label)} per label (price table). "
         "Rings mark the smallest budget that meets the quality bar.",
         "No learning curve: every candidate was run at a single label budget "

@@ -15,7 +15,7 @@ import base64
 import io
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -24,9 +24,11 @@ def new_axes(width_in: float, height_in: float) -> tuple[Any, Any]:
     """A figure and its axes, built without pyplot: no backend switch, no global figure
     registry, nothing that would disturb a notebook's own plots (matplotlib imported
     here, on first use, to keep ``import whichmodel`` light)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width_in, height_in))
+    FigureCanvasAgg(fig)  # a renderer, so labels can be measured and kept in the frame
     return fig, fig.subplots()
 
 
@@ -47,6 +49,12 @@ def to_png(fig: Any) -> bytes:
 def data_uri(png: bytes) -> str:
     """A ``data:image/png;base64,...`` URI: how the HTML embeds a figure in itself."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def mpl_text(text: str) -> str:
+    """``text`` as matplotlib shows it literally: two ``$`` would start mathtext
+    ("$813 vs $1,580" rendered as an italic "813vs1,580")."""
+    return text.replace("$", r"\$")
 
 
 def label_of(summary: Any) -> str:
@@ -77,6 +85,17 @@ def fmt_usd(usd: float) -> str:
     return f"${usd:.2g}"
 
 
+def fmt_usd_pair(a: float, b: float) -> tuple[str, str]:
+    """Two totals as `fmt_usd` shows them, with more decimals when that would show two
+    different totals as the same figure ($798.5341 and $798.5342, not $799 and $799)."""
+    shown = fmt_usd(a), fmt_usd(b)
+    digits = 2
+    while shown[0] == shown[1] and a != b and digits <= 6:
+        shown = f"${a:,.{digits}f}", f"${b:,.{digits}f}"
+        digits += 1
+    return shown
+
+
 def candidate_colors(names: Sequence[str]) -> dict[str, Any]:
     """One stable colour per candidate name so a candidate looks the same in every plot."""
     palette = colormap("tab10").colors
@@ -84,15 +103,20 @@ def candidate_colors(names: Sequence[str]) -> dict[str, Any]:
 
 
 def _quality_std(summary: Any, metric: str) -> float:
+    """The spread over seeds, 0 for one seed (whose "std" is no measurement)."""
     std = summary.quality_std(metric)
-    return 0.0 if math.isnan(std) else float(std)
+    if math.isnan(std) or getattr(summary, "n_runs", 2) < 2:
+        return 0.0
+    return float(std)
 
 
 def pareto_plot(verdicts: Sequence[Any], pareto: Sequence[Any], winner: Any | None,
-                metric: str, min_quality: float | None, title: str) -> bytes | None:
+                metric: str, min_quality: float | None, title: str, *,
+                figure: bool = False) -> Any:
     """Quality against total cost over the horizon (log x), Pareto frontier connected.
 
     Points that fail a constraint are drawn hollow so the eye goes to what qualifies.
+    PNG bytes, or the matplotlib `Figure` itself with ``figure=True``.
     """
     points = [(v, v.summary.quality(metric)) for v in verdicts]
     points = [(v, q) for v, q in points if q is not None and not math.isnan(q)]
@@ -104,7 +128,8 @@ def pareto_plot(verdicts: Sequence[Any], pareto: Sequence[Any], winner: Any | No
     x_by_label = {label_of(v.summary): max(v.cost.total_usd, floor / 10) for v, _ in points}
     for v, q in points:
         color = colors[v.summary.candidate]
-        ax.errorbar(x_by_label[label_of(v.summary)], q, yerr=_quality_std(v.summary, metric),
+        std = _quality_std(v.summary, metric)
+        ax.errorbar(x_by_label[label_of(v.summary)], q, yerr=std if std > 0 else None,
                     fmt="o", ms=7, mfc=color if v.qualifies else "white", mec=color,
                     ecolor=color, elinewidth=1, capsize=2, zorder=3)
     frontier = sorted((s for s in pareto if label_of(s) in x_by_label),
@@ -116,21 +141,26 @@ def pareto_plot(verdicts: Sequence[Any], pareto: Sequence[Any], winner: Any | No
     if winner is not None and label_of(winner.summary) in x_by_label:
         ax.plot(x_by_label[label_of(winner.summary)], winner.summary.quality(metric),
                 marker="*", ms=22, mfc="none", mec="#d62728", mew=2, ls="none", zorder=4,
-                label=f"recommended: {label_of(winner.summary)}")
+                label=mpl_text(f"recommended: {label_of(winner.summary)}"))
     if min_quality is not None:
         ax.axhline(min_quality, color="#d62728", ls="--", lw=1,
                    label=f"quality bar ({metric} ≥ {min_quality:g})")
     scale = _money_axis(ax, "x", list(x_by_label.values()))
     ax.set_xlabel(f"total cost over the horizon (USD, {scale} scale)")
-    ax.set_ylabel(f"{metric} (mean ± std over seeds)")
+    ax.set_ylabel(quality_axis_label(metric, [v.summary for v, _ in points]))
     ax.set_title(title, fontsize=11)
     ax.grid(True, which="both", alpha=0.25)
     ax.margins(x=0.12, y=0.08)
     ax.plot([], [], "o", mfc="white", mec="#555", ls="none", label="fails a constraint")
     _legend_below(ax)
+    star = ([(x_by_label[label_of(winner.summary)], winner.summary.quality(metric))]
+            if winner is not None and label_of(winner.summary) in x_by_label else [])
+    drawn = [([x_by_label[label_of(s)] for s in frontier], [s.quality(metric) for s in frontier])]
+    if min_quality is not None:
+        drawn.append((list(ax.get_xlim()), [min_quality, min_quality]))
     place_labels(ax, [(x_by_label[label_of(v.summary)], q, label_of(v.summary))
-                      for v, q in points])
-    return to_png(fig)
+                      for v, q in points], avoid=star, lines=drawn)
+    return fig if figure else to_png(fig)
 
 
 def _legend_below(ax: Any, ncol: int = 3) -> None:
@@ -175,32 +205,115 @@ def _count_axis(axis: Any, fmt: Any, minor: bool) -> None:
 
 
 def place_labels(ax: Any, items: Sequence[tuple[float, float, str]],
-                 fontsize: float = 7.5) -> None:
-    """Annotate points without overlaps: try a few offsets per label, keep the first
-    that collides with no label or point already placed (greedy, display space)."""
-    fig = ax.figure
-    fig.draw_without_rendering()  # lays out ticks so data → pixel transforms hold
-    to_px = fig.dpi / 72.0
-    points = [ax.transData.transform((x, y)) for x, y, _ in items]
-    taken = [(px - 5 * to_px, py - 5 * to_px, px + 5 * to_px, py + 5 * to_px)
-             for px, py in points]
-    for (x, y, text), (px, py) in sorted(zip(items, points), key=lambda t: (-t[1][1], t[1][0])):
-        width, height = 0.56 * fontsize * len(text), fontsize * 1.2
-        tries = [(7, 3), (7, -12), (7, 12), (7, -21), (-7 - width, 3), (-7 - width, -12),
-                 (7, 21), (-7 - width, 12), (7, -30), (-width / 2, 14), (-width / 2, -24)]
-        chosen = tries[0]
-        for dx, dy in tries:
-            box = (px + dx * to_px, py + dy * to_px, px + (dx + width) * to_px,
-                   py + (dy + height) * to_px)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
-                       for b in taken):
-                chosen = (dx, dy)
-                break
-        dx, dy = chosen
-        taken.append((px + dx * to_px, py + dy * to_px, px + (dx + width) * to_px,
-                      py + (dy + height) * to_px))
-        ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
-                    fontsize=fontsize, color="#333", va="bottom", ha="left")
+                 fontsize: float = 7.5, avoid: Sequence[tuple[float, float]] = (),
+                 lines: Sequence[tuple[Sequence[float], Sequence[float]]] = ()) -> None:
+    """Annotate points without overlaps and inside the axes: try a few offsets per label,
+    keep the first whose measured text box lies in the frame and collides with no label
+    or point already placed, nor with the big markers at `avoid` or the `lines` (xs, ys)
+    drawn (greedy, display space, top points first)."""
+    placer = LabelPlacer(ax, [(x, y) for x, y, _ in items])
+    placer.avoid(avoid, radius_pt=11)
+    for xs, ys in lines:
+        placer.avoid_line(xs, ys)
+    order = sorted(items, key=lambda t: (-placer.pixel(t[0], t[1])[1], placer.pixel(t[0], t[1])[0]))
+    for x, y, text in order:
+        placer.place(text, (x, y), POINT_OFFSETS, fontsize=fontsize, color="#333")
+
+
+# Offsets (points) from a point to its label, nearest first; negative dx: text to the left.
+POINT_OFFSETS = ((7, 3), (7, -10), (-7, 3), (-7, -10), (7, 12), (7, -19), (-7, 12),
+                 (-7, -19), (7, 21), (-7, 21), (7, -28), (-7, -28), (0, 14), (0, -22))
+
+
+class LabelPlacer:
+    """Places annotations one by one where their measured boxes fit: inside the axes and
+    clear of what was placed before (and of the points given). When no offset fits, the
+    label goes where it overlaps least while inside the frame, and is clipped to the axes
+    if even that fails: a label never spills over the frame into the ticks or the legend.
+    """
+
+    def __init__(self, ax: Any, points: Sequence[tuple[float, float]] = (),
+                 point_radius_px: float = 5.0) -> None:
+        self.ax, self.fig = ax, ax.figure
+        self.fig.draw_without_rendering()  # final limits and layout: transforms hold
+        self.renderer = self.fig.canvas.get_renderer()
+        frame = ax.get_window_extent(self.renderer)
+        self.frame = (frame.x0 + 2, frame.y0 + 2, frame.x1 - 2, frame.y1 - 2)
+        r = point_radius_px * self.fig.dpi / 72.0
+        self.taken = [(px - r, py - r, px + r, py + r)
+                      for px, py in (self.pixel(x, y) for x, y in points)]
+
+    def avoid(self, points: Sequence[tuple[float, float]], radius_pt: float) -> None:
+        """Keep labels off markers of ``radius_pt`` points at these data coordinates."""
+        r = radius_pt * self.fig.dpi / 72.0
+        for x, y in points:
+            px, py = self.pixel(x, y)
+            self.taken.append((px - r, py - r, px + r, py + r))
+
+    def avoid_line(self, xs: Sequence[float], ys: Sequence[float],
+                   half_width_px: float = 2.0) -> None:
+        """Keep labels off a drawn line through these data points (a label over a line is
+        still read, so this only steers the choice: overlap is minimised, not forbidden)."""
+        pixels = [self.pixel(x, y) for x, y in zip(xs, ys)]
+        for (x0, y0), (x1, y1) in zip(pixels, pixels[1:]):
+            steps = max(1, int(math.hypot(x1 - x0, y1 - y0) / 3))
+            for k in range(steps + 1):
+                px, py = x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps
+                self.taken.append((px - half_width_px, py - half_width_px,
+                                   px + half_width_px, py + half_width_px))
+
+    def pixel(self, x: float, y: float) -> tuple[float, float]:
+        px, py = self.ax.transData.transform((x, y))
+        return float(px), float(py)
+
+    def place(self, text: str, xy: tuple[float, float],
+              offsets: Sequence[tuple[float, float]], **kwargs: Any) -> Any:
+        """The annotation of ``xy`` at the first offset that fits (see the class)."""
+        from matplotlib.text import Text
+
+        text = mpl_text(text)
+        kwargs.setdefault("multialignment", "left")
+        best: tuple[float, Any, tuple] | None = None
+        for dx, dy in offsets:
+            ann = self.ax.annotate(text, xy, textcoords="offset points", xytext=(dx, dy),
+                                   ha="left" if dx >= 0 else "right",
+                                   va="bottom" if dy >= 0 else "top",
+                                   annotation_clip=True, **kwargs)
+            ann.get_window_extent(self.renderer)  # positions the text
+            extent = Text.get_window_extent(ann, self.renderer)
+            pad = 2.5 if ann.get_bbox_patch() is not None else 0.5
+            box = (extent.x0 - pad, extent.y0 - pad, extent.x1 + pad, extent.y1 + pad)
+            if self._inside(box):
+                overlap = sum(_overlap(box, other) for other in self.taken)
+                if overlap == 0:
+                    if best is not None:
+                        best[1].remove()
+                    self.taken.append(box)
+                    return ann
+                if best is None or overlap < best[0]:
+                    if best is not None:
+                        best[1].remove()
+                    best = (overlap, ann, box)
+                    continue
+            ann.remove()
+        if best is not None:
+            self.taken.append(best[2])
+            return best[1]
+        dx, dy = offsets[0]
+        ann = self.ax.annotate(text, xy, textcoords="offset points", xytext=(dx, dy),
+                               ha="left" if dx >= 0 else "right",
+                               va="bottom" if dy >= 0 else "top", annotation_clip=True,
+                               clip_on=True, **kwargs)
+        return ann
+
+    def _inside(self, box: tuple[float, float, float, float]) -> bool:
+        x0, y0, x1, y1 = self.frame
+        return box[0] >= x0 and box[1] >= y0 and box[2] <= x1 and box[3] <= y1
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The area two boxes (x0, y0, x1, y1) share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def volume_grid(volume_per_month: float, decades: float = 3.0) -> np.ndarray:
@@ -209,37 +322,68 @@ def volume_grid(volume_per_month: float, decades: float = 3.0) -> np.ndarray:
     return np.logspace(max(centre - decades, 0.0), centre + decades, 200)
 
 
-def break_evens(lines: Sequence[Any], scenario: Any, prices: Any,
-                volumes: np.ndarray) -> list[tuple[str, str, float, float]]:
-    """(a, b, volume per month, total USD) where two plotted candidates cost the same.
+class CostSwitch(NamedTuple):
+    """Where the cheapest line of the cost chart changes: from `volume` (a whole number
+    of items per month, just past the switch) `new` is cheaper than `old`; both totals
+    are the cost model's at that volume. `switch` is the exact switch volume."""
 
-    Only crossings inside the plotted range are kept; they are where the cheaper choice
-    flips, which is what a reader of the cost chart wants to know.
+    volume: float
+    old: str
+    new: str
+    old_usd: float
+    new_usd: float
+    switch: float
+
+
+def cost_at(lines: Sequence[Any], scenario: Any, prices: Any) -> Any:
+    """``(label, volume) -> total USD over the horizon`` for the choices in `lines`,
+    straight from `whichmodel.costs.total_cost_at_volumes`."""
+    from whichmodel.costs import total_cost_at_volumes
+
+    by_label = {label_of(s): s for s in lines}
+
+    def total(label: str, volume: float) -> float:
+        return float(total_cost_at_volumes(by_label[label], scenario, prices,
+                                           np.array([float(volume)]))[0])
+
+    return total
+
+
+def cost_switches(lines: Sequence[Any], scenario: Any, prices: Any,
+                  volumes: np.ndarray) -> list[CostSwitch]:
+    """Every volume inside the plotted range where the cheapest of `lines` changes.
+
+    Only those: where two lines cross above the cheapest nothing a reader would do
+    changes. Each switch carries both totals at the whole volume it is stated at, so a
+    callout or a sentence quotes figures the cost model computed there.
     """
-    from whichmodel.costs import break_even_volumes, total_cost_at_volumes
+    from whichmodel.costs import total_cost_at_volumes
+    from whichmodel.frontier import switch_points, volume_past
 
+    total = cost_at(lines, scenario, prices)
     found = []
-    for i, a in enumerate(lines):
-        for b in lines[i + 1:]:
-            # step costs (whole instances) can cross several times; three say enough
-            crossings = break_even_volumes(a, b, scenario, prices, low=float(volumes[0]),
-                                           high=float(volumes[-1]))[:3]
-            for volume in crossings:
-                total = float(total_cost_at_volumes(a, scenario, prices,
-                                                    np.array([volume]))[0])
-                found.append((label_of(a), label_of(b), float(volume), total))
-    return sorted(found, key=lambda row: row[2])
+    for volume, old, new in switch_points(
+            list(lines), lambda s, v: total_cost_at_volumes(s, scenario, prices, v),
+            low=float(volumes[0]), high=float(volumes[-1])):
+        a, b = label_of(old), label_of(new)
+        at = volume_past(volume, lambda n, b=b: total(b, n), lambda n, a=a: total(a, n))
+        found.append(CostSwitch(at, a, b, total(a, at), total(b, at), float(volume)))
+    return found
 
 
 def cost_volume_plot(lines: Sequence[Any], scenario: Any, prices: Any,
-                     crossings: Sequence[tuple[str, str, float, float]],
-                     volumes: np.ndarray) -> bytes | None:
+                     switches: Sequence[CostSwitch], volumes: np.ndarray, *,
+                     figure: bool = False) -> Any:
     """Total cost over the horizon against monthly volume (log-log), one line each.
 
-    Break-even points are marked and annotated so the reader sees at which volume the
-    ranking changes, not just who wins at the one volume they typed.
+    Each volume where the cheapest line changes is marked, on the new cheapest line just
+    past the switch; one callout per switch (one per stretch of churn, where choices of
+    nearly equal throughput take turns at every instance step), staggered and kept
+    inside the axes, quoting the two totals there. PNG bytes, or the `Figure` with
+    ``figure=True``.
     """
     from whichmodel.costs import total_cost_at_volumes
+    from whichmodel.frontier import switch_stretches
 
     if not lines:
         return None
@@ -252,14 +396,14 @@ def cost_volume_plot(lines: Sequence[Any], scenario: Any, prices: Any,
         # thick to thin, so a line hidden under an equal one still shows at its edges
         ax.plot(volumes, np.maximum(totals, 1e-6), lw=2 + 2.5 * (len(lines) - 1 - i) /
                 max(len(lines) - 1, 1), color=colors[summary.candidate], alpha=0.9,
-                label=label_of(summary))
-    for k, (a, b, volume, total) in enumerate(crossings):
-        ax.plot(volume, total, "o", ms=8, mfc="white", mec="black", mew=1.5, zorder=5)
-        ax.annotate(f"{a} = {b}\nat {fmt_volume(volume)}/month", (volume, total),
-                    textcoords="offset points", xytext=(8, 12 if k % 2 == 0 else -26),
-                    fontsize=7, arrowprops={"arrowstyle": "-", "color": "#777", "lw": 0.7},
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#ccc",
-                          "alpha": 0.9})
+                label=mpl_text(label_of(summary)))
+    for start, end in switch_stretches([(s.switch, s.old, s.new) for s in switches]):
+        if end - start == 1:
+            ax.plot(switches[start].volume, switches[start].new_usd, "o", ms=8, mfc="white",
+                    mec="black", mew=1.5, zorder=5)
+        else:  # churn: one shaded stretch, not a circle at every instance step
+            ax.axvspan(switches[start].volume, switches[end - 1].volume, color="#888",
+                       alpha=0.15, lw=0, zorder=1)
     ax.axvline(scenario.volume_per_month, color="#555", ls=":", lw=1.2,
                label=f"your volume: {fmt_volume(scenario.volume_per_month)}/month")
     ax.set_xscale("log")
@@ -271,15 +415,52 @@ def cost_volume_plot(lines: Sequence[Any], scenario: Any, prices: Any,
                  fontsize=11)
     ax.grid(True, which="both", alpha=0.25)
     _legend_below(ax)
-    return to_png(fig)
+    _switch_callouts(ax, switches)
+    return fig if figure else to_png(fig)
+
+
+def _switch_callouts(ax: Any, switches: Sequence[CostSwitch]) -> None:
+    """One callout per switch (or stretch of churn), staggered up and down, toward the
+    inside of the axes, never over the frame."""
+    from whichmodel.frontier import switch_stretches
+
+    if not switches:
+        return
+    triples = [(s.switch, s.old, s.new) for s in switches]
+    stretches = switch_stretches(triples)
+    placer = LabelPlacer(ax, [(switches[a].volume, switches[a].new_usd) for a, b in stretches
+                              if b - a == 1], point_radius_px=6)
+    frame_mid = (placer.frame[0] + placer.frame[2]) / 2
+    style = {"fontsize": 7, "arrowprops": {"arrowstyle": "-", "color": "#777", "lw": 0.7},
+             "bbox": {"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#ccc",
+                      "alpha": 0.9}}
+    for k, (start, end) in enumerate(stretches):
+        first, last = switches[start], switches[end - 1]
+        if end - start == 1:
+            new_usd, old_usd = fmt_usd_pair(last.new_usd, last.old_usd)
+            text = (f"{last.new} cheaper from {fmt_volume(last.volume)}/month\n"
+                    f"{new_usd} vs {old_usd} ({last.old})" if last.new_usd < last.old_usd
+                    else f"{last.new} = {last.old} from {fmt_volume(last.volume)}/month\n"
+                         f"{new_usd} each")
+        else:
+            turns = list(dict.fromkeys([first.old] + [s.new for s in switches[start:end]]))
+            text = (f"{' / '.join(turns)} take turns\n{end - start} switches, "
+                    f"{fmt_volume(first.volume)}–{fmt_volume(last.volume)}/month (shaded)")
+        px = placer.pixel(first.volume, first.new_usd)[0]
+        toward = -1 if px > frame_mid else 1  # text on the side with room
+        levels = (24, 48, 72, 96) if k % 2 == 0 else (-24, -48, -72, -96)
+        other = tuple(-dy for dy in levels)
+        offsets = [(toward * 10, dy) for pair in zip(levels, other) for dy in pair]
+        offsets += [(-toward * 10, dy) for pair in zip(levels, other) for dy in pair]
+        placer.place(text, (first.volume, first.new_usd), offsets, **style)
 
 
 def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: float | None,
-                        usd_per_label: float) -> bytes | None:
+                        usd_per_label: float, *, figure: bool = False) -> Any:
     """Quality against labels per candidate (±std band), annotation cost on the top axis.
 
     Returns None when no candidate was run at two or more label budgets: one point is not
-    a curve, and the page says so instead.
+    a curve, and the page says so instead. PNG bytes, or the `Figure` with ``figure=True``.
     """
     from whichmodel.choose import learning_curve, smallest_budget_meeting
 
@@ -289,6 +470,7 @@ def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: floa
         return None
     colors = candidate_colors(names)
     fig, ax = new_axes(9, 5.2)
+    callouts: list[tuple[str, tuple[float, float], Any]] = []
     for name in names:
         points = sorted(curves[name])
         color = colors[name]
@@ -296,11 +478,11 @@ def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: floa
             zero = [p for p in learning_curve(summaries, name, metric) if p[0] == 0]
             if zero:
                 ax.axhline(zero[0][1], color=color, ls=":", lw=1.5,
-                           label=f"{name} (zero-shot, 0 labels)")
+                           label=mpl_text(f"{name} (zero-shot, 0 labels)"))
             continue
         n, mean, std = (np.array(col, dtype=float) for col in zip(*points))
         std = np.nan_to_num(std)
-        ax.plot(n, mean, "o-", color=color, lw=2, ms=5, label=name)
+        ax.plot(n, mean, "o-", color=color, lw=2, ms=5, label=mpl_text(name))
         ax.fill_between(n, mean - std, mean + std, color=color, alpha=0.15, lw=0)
         if min_quality is None:
             continue
@@ -309,11 +491,8 @@ def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: floa
             ax.plot(best.n_labels, best.quality(metric), "o", ms=14, mfc="none", mec=color,
                     mew=2, zorder=5)
             cost = f" = {fmt_usd(best.n_labels * usd_per_label)}" if usd_per_label else ""
-            ax.annotate(f"{name}: {best.n_labels:,.0f} labels{cost}",
-                        (best.n_labels, best.quality(metric)), textcoords="offset points",
-                        xytext=(10, -16), fontsize=7.5, color=color,
-                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
-                              "alpha": 0.85})
+            callouts.append((f"{name}: {best.n_labels:,.0f} labels{cost}",
+                             (best.n_labels, best.quality(metric)), color))
     if min_quality is not None:
         ax.axhline(min_quality, color="#d62728", ls="--", lw=1,
                    label=f"quality bar ({min_quality:g})")
@@ -327,7 +506,7 @@ def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: floa
         ax.set_xticks(sorted(set(counts)))
         ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("labelled training examples (log scale)")
-    ax.set_ylabel(f"{metric} (mean ± std over seeds)")
+    ax.set_ylabel(quality_axis_label(metric, summaries))
     if usd_per_label and usd_per_label > 0:
         top = ax.secondary_xaxis("top", functions=(lambda n: n * usd_per_label,
                                                    lambda usd: usd / usd_per_label))
@@ -336,7 +515,30 @@ def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: floa
     ax.set_title("Learning curves: what more labels buy", fontsize=11)
     ax.grid(True, which="both", alpha=0.25)
     _legend_below(ax, ncol=4)
-    return to_png(fig)
+    if callouts:
+        placer = LabelPlacer(ax, [(n_, q) for points in curves.values() for n_, q, _ in points])
+        placer.avoid([xy for _, xy, _ in callouts], radius_pt=8)  # the rings
+        for points in curves.values():
+            placer.avoid_line([p[0] for p in sorted(points)], [p[1] for p in sorted(points)])
+        if min_quality is not None:
+            placer.avoid_line(list(ax.get_xlim()), [min_quality, min_quality])
+        for text, xy, color in callouts:
+            placer.place(text, xy, CALLOUT_OFFSETS, fontsize=7.5, color=color,
+                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
+                               "alpha": 0.85})
+    return fig if figure else to_png(fig)
+
+
+# Offsets (points) of a ringed point's callout: below right first, then the other sides.
+CALLOUT_OFFSETS = ((10, -9), (10, 9), (-10, -9), (-10, 9), (10, -24), (-10, -24),
+                   (10, 24), (-10, 24), (0, -32), (0, 32))
+
+
+def quality_axis_label(metric: str, summaries: Sequence[Any]) -> str:
+    """``accuracy (mean ± std over seeds)``, or ``accuracy (one seed)`` when no choice was
+    run with two seeds or more: a spread of one run is no spread, and 0.000 would claim one."""
+    spread = any(getattr(s, "n_runs", 1) >= 2 for s in summaries)
+    return f"{metric} (mean ± std over seeds)" if spread else f"{metric} (one seed)"
 
 
 def shorten(text: str, width: int) -> str:

@@ -145,12 +145,17 @@ def recommendation_section(rec: Any, scenario: Any) -> str:
         why = (f"the best on {metric} of the candidates that meet every constraint and cost "
                f"within {scenario.cost_tie:.0%} of the cheapest" if rec.cheaper_within_tie()
                else "the cheapest candidate that meets every constraint")
+        on = f" on {w.selected_on}" if w.selected_on == "validation" else ""
         parts.append(
             f'<p class="verdict">Deploy <b>{escape(label_of(w))}</b>: {why} — '
-            f"{metric} {quality_text(w, metric)}{latency}, "
+            f"{metric} {quality_text(w, metric)}{on}{latency}, "
             f"<b>{fmt_usd(c.total_usd)}</b> over {scenario.horizon_months:g} months "
             f"({fmt_usd(c.annotation_usd)} annotation, {fmt_usd(c.training_usd)} training, "
             f"{fmt_usd(c.inference_usd)} inference).{nxt}</p>")
+        if rec.confirmation is not None:  # chosen on validation, confirmed on test
+            holds = rec.confirmation.bar_holds
+            kind = "" if holds is None else (' class="ok"' if holds else ' class="bad"')
+            parts.append(f"<p{kind}>{escape(rec.confirmation.sentence())}</p>")
     else:
         parts.append('<p class="verdict none"><b>No candidate meets every constraint.</b> '
                      "The closest ones, and what would have to change for each:</p>")
@@ -180,7 +185,9 @@ def candidate_table(rec: Any, scenario: Any, verdicts: Sequence[Any]) -> str:
     """Every candidate@budget with its measured numbers, its costs, and its verdict."""
     metric = scenario.metric
     other = "macro_f1" if metric == "accuracy" else "accuracy"
-    head = ["candidate @ budget", "labels", "runs", f"{metric} ± std", other, "ECE",
+    spread = any(v.summary.n_runs >= 2 for v in verdicts)
+    head = ["candidate @ budget", "labels", "runs", f"{metric} ± std" if spread else metric,
+            other, "ECE",
             "p50 ms", "p95 ms", "items/s", "train s", "annotation", "training",
             "inference", "total", "verdict"]
     rows = []
@@ -275,7 +282,9 @@ def methods_section(ok: Sequence[Any], scenario: Any, prices: Any, rec: Any) -> 
     items = [
         "<b>Measured</b> on " + "; ".join(escape(m) for m in machines)
         + f": quality on the test split ({', '.join(map(str, n_test)) or '?'} items), "
-        f"mean ± std over seeds {', '.join(map(str, seeds))}; train seconds; throughput at "
+        + (f"mean ± std over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1
+           else f"one seed ({', '.join(map(str, seeds))}), so no spread")
+        + "; train seconds; throughput at "
         f"batch size {', '.join(map(str, batch)) or 'as configured'}; single-item latency "
         "p50/p95; peak memory; tokens per item for LLM candidates.",
         f"<b>From the price table dated {escape(str(getattr(prices, 'date', '?')))}</b>: "
@@ -285,7 +294,9 @@ def methods_section(ok: Sequence[Any], scenario: Any, prices: Any, rec: Any) -> 
         "<b>Computed</b>: total = annotation (labels × price per label) + training "
         "(measured seconds ÷ speed factor × hourly price) + inference over the horizon "
         "(self-hosted: the larger of an always-on instance and items ÷ measured throughput "
-        "× hourly price; API: tokens × price). Break-even volumes solve for equal totals.",
+        "× hourly price; API: tokens × price). Self-hosted totals are step functions (whole "
+        "instances), so a switch volume is where the cheapest total changes, and each is "
+        "quoted with both totals at a whole volume just past it.",
     ]
     if overridden:
         items.append("<b>Overridden</b> prices: " + escape(", ".join(overridden)) + ".")
