@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from whichmodel.bench.record import RunRecord, experiment_of, settings_key
+from whichmodel.confirm import Confirmation, confirm_on_test
 from whichmodel.costs.drivers import CostDrivers
 from whichmodel.costs.model import (
     CostBreakdown,
@@ -38,7 +39,6 @@ from whichmodel.frontier import (
     volume_past,
 )
 from whichmodel.metrics import get_metric, metric_names
-from whichmodel.predictions import Predictions
 
 __all__ = ["CandidateSummary", "Confirmation", "Recommendation", "Verdict", "confirm_on_test",
            "cost_vs_winner", "learning_curve", "recommend", "smallest_budget_meeting",
@@ -232,60 +232,6 @@ class Verdict:
                 "latency_p95_ms": self.latency_p95_ms, "shortfall": self.shortfall,
                 "what_would_have_to_change": list(self.what_would_have_to_change),
                 "summary": self.summary.to_dict(), "cost": self.cost.to_dict()}
-
-
-@dataclass
-class Confirmation:
-    """The winner, chosen on validation, scored on test: the point estimate (mean over
-    seeds), its ``level`` bootstrap interval over test items and seeds, and whether the
-    scenario's bar holds there (on the interval's lower bound when the scenario asks for a
-    ``confidence``, else on the point). ``bar_holds`` is None without a bar."""
-
-    metric: str
-    test_quality: float
-    low: float
-    high: float
-    level: float
-    n_items: int
-    n_seeds: int
-    validation_quality: float | None = None
-    bar: float | None = None
-    bar_on: str = "point estimate"
-    bar_holds: bool | None = None
-
-    def sentence(self) -> str:
-        """One line a user reads, e.g. "On test: accuracy 0.912 (95% interval 0.901 to
-        0.922, 3,080 items × 3 seeds); the 0.900 bar holds on its lower bound."""
-        text = (f"On test: {self.metric} {self.test_quality:.3f} ({self.level:.0%} interval "
-                f"{self.low:.3f} to {self.high:.3f}, {self.n_items:,} items × "
-                f"{self.n_seeds} seed{'s' if self.n_seeds != 1 else ''})")
-        if self.bar_holds is None:
-            return text + "."
-        verdict = "holds" if self.bar_holds else "does NOT hold"
-        return f"{text}; the {self.bar:.3f} bar {verdict} on its {self.bar_on}."
-
-
-def confirm_on_test(rec: Recommendation, runs: Sequence[Predictions], y_true: Sequence[Any],
-                    *, level: float | None = None) -> Recommendation:
-    """``rec`` with its winner's test score confirmed: the interval from ``runs`` (the
-    winner's stored test predictions, one per seed) and the test labels. ``level``
-    defaults to the scenario's ``confidence``, else 0.95."""
-    from whichmodel.intervals import bootstrap_interval
-
-    if rec.winner is None:
-        return rec
-    s, scenario = rec.winner.summary, rec.scenario
-    level = level or scenario.confidence or 0.95
-    low, high = bootstrap_interval(runs, y_true, scenario.metric, level=level)
-    bar = scenario.min_quality
-    point = s.test_quality(scenario.metric)
-    on_bound = scenario.confidence is not None
-    holds = None if bar is None else (low if on_bound else point) >= bar
-    rec.confirmation = Confirmation(
-        scenario.metric, point, low, high, level, len(y_true), len(runs),
-        s.quality(scenario.metric) if s.selected_on == "validation" else None, bar,
-        "lower bound" if on_bound else "point estimate", holds)
-    return rec
 
 
 @dataclass
