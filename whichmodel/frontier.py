@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from whichmodel.choose import CandidateSummary
+    from whichmodel.summary import CandidateSummary
 
 T = TypeVar("T")
 

@@ -236,7 +236,7 @@ def test_bench_into_a_folder_that_cannot_be_created(tiny_spec, tmp_path, capsys)
 
 
 def test_second_bench_on_a_locked_ledger_stops_at_once(tiny_spec, tmp_path, capsys):
-    from whichmodel.bench.ledger import writer_lock
+    from whichmodel.bench.lock import writer_lock
 
     ledger = tmp_path / "runs.sqlite"
     with writer_lock(ledger):  # as if another bench were running
@@ -268,7 +268,7 @@ def test_readers_given_a_folder_say_so(tmp_path, capsys, command):
 
 def test_choose_while_a_bench_holds_the_lock(tiny_spec, tmp_path, capsys):
     """Readers take no lock: choose answers while a bench is writing."""
-    from whichmodel.bench.ledger import writer_lock
+    from whichmodel.bench.lock import writer_lock
 
     ledger = tmp_path / "runs.sqlite"
     assert main(["bench", str(tiny_spec()), "--ledger", str(ledger), "--quiet"]) == 0

@@ -118,7 +118,8 @@ def test_a_folder_is_refused_by_writers_and_readers(tmp_path):
     ("big.sqlite", b"\x00" * 5000),           # named like a ledger, but not SQLite
 ])
 def test_a_users_file_is_refused_and_left_byte_for_byte(tmp_path, name, content):
-    from whichmodel.bench.ledger import LedgerError, writer_lock
+    from whichmodel.bench.ledger import LedgerError
+    from whichmodel.bench.lock import writer_lock
 
     path = tmp_path / name
     path.write_bytes(content)
@@ -151,7 +152,8 @@ def test_a_folder_that_cannot_be_created_is_one_line(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
                     reason="root writes into read-only folders")
 def test_a_read_only_folder_is_one_line(tmp_path):
-    from whichmodel.bench.ledger import LedgerError, writer_lock
+    from whichmodel.bench.ledger import LedgerError
+    from whichmodel.bench.lock import writer_lock
 
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -190,7 +192,8 @@ def test_database_is_locked_becomes_one_line(tmp_path, monkeypatch):
 def test_writer_lock_refuses_a_second_holder_and_cleans_up(tmp_path):
     import fcntl
 
-    from whichmodel.bench.ledger import LedgerBusyError, lock_path, writer_lock
+    from whichmodel.bench.ledger import LedgerBusyError
+    from whichmodel.bench.lock import lock_path, writer_lock
 
     path = tmp_path / "runs.sqlite"
     with writer_lock(path):
@@ -207,7 +210,7 @@ def test_writer_lock_refuses_a_second_holder_and_cleans_up(tmp_path):
 
 
 def test_a_stale_lock_file_blocks_no_one(tmp_path):
-    from whichmodel.bench.ledger import lock_path, writer_lock
+    from whichmodel.bench.lock import lock_path, writer_lock
 
     path = tmp_path / "runs.sqlite"
     lock_path(path).write_text("999999\n")  # left by a bench killed with -9
@@ -220,10 +223,11 @@ def test_writer_lock_held_by_another_process(tmp_path):
     import subprocess
     import sys
 
-    from whichmodel.bench.ledger import LedgerBusyError, writer_lock
+    from whichmodel.bench.ledger import LedgerBusyError
+    from whichmodel.bench.lock import writer_lock
 
     path = tmp_path / "runs.sqlite"
-    script = ("import sys; from whichmodel.bench.ledger import writer_lock\n"
+    script = ("import sys; from whichmodel.bench.lock import writer_lock\n"
               "with writer_lock(sys.argv[1]):\n"
               "    print('locked', flush=True); sys.stdin.read()\n")
     child = subprocess.Popen([sys.executable, "-c", script, str(path)], stdin=subprocess.PIPE,
@@ -244,14 +248,15 @@ def test_writer_lock_held_by_another_process(tmp_path):
 def test_a_lock_file_that_cannot_be_created_is_one_line(tmp_path, monkeypatch):
     """What a read-only folder gives a non-root user (root, running these tests in CI
     containers, may write anywhere)."""
-    from whichmodel.bench import ledger as ledger_module
+    from whichmodel.bench import lock as lock_module
+    from whichmodel.bench.ledger import LedgerError
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ledger_module.os, "open", refuse)
-    with pytest.raises(ledger_module.LedgerError, match=r"cannot create the lock file .*"
+    monkeypatch.setattr(lock_module.os, "open", refuse)
+    with pytest.raises(LedgerError, match=r"cannot create the lock file .*"
                                                         r"runs\.sqlite\.lock \(Permission "
                                                         r"denied\); .* must be writable"):
-        with ledger_module.writer_lock(tmp_path / "runs.sqlite"):
+        with lock_module.writer_lock(tmp_path / "runs.sqlite"):
             pass

@@ -46,7 +46,7 @@ def test_paths_are_relative_to_the_spec(tmp_path, banking77_slice):
     spec = load_spec(folder / "spec.yaml")
     assert Path(spec.dataset.train) == (folder / "data" / "train.csv").resolve()
     assert spec.dataset.display_name == "data"
-    assert "data/train.csv" in spec.dataset.key_identity  # as written: folder may move
+    assert spec.dataset.train_as_written == "data/train.csv"  # as written: folder may move
 
 
 def test_banking77_example_is_valid():

@@ -17,7 +17,7 @@ the candidate's family and settings, budget, seed, the measure settings, and the
 of whichmodel and the ML libraries that compute the numbers (a new torch or scikit-learn
 can change accuracy and speed; re-measuring costs compute, mixing silently costs trust).
 Older rows stay in the ledger; `whichmodel.choose` uses the newest row of each seed.
-One bench at a time writes a ledger (`whichmodel.bench.ledger.writer_lock`).
+One bench at a time writes a ledger (`whichmodel.bench.lock.writer_lock`).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ from whichmodel.bench.ledger import (
     LEGACY_SPEC,
     SPEC_PREFIX,
     Ledger,
-    writer_lock,
 )
+from whichmodel.bench.lock import writer_lock
 from whichmodel.bench.probe import PeakMemory, probe_inference, timed_fit, uncached_embeddings
 from whichmodel.bench.record import RunRecord, run_key, settings_key
 from whichmodel.bench.spec import Budget, CandidateSpec, ExperimentSpec

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import typing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +39,7 @@ from pydantic import (
     model_validator,
 )
 
+from whichmodel.bench.spec_errors import first_error
 from whichmodel.costs.scenario import Scenario, ScenarioError
 from whichmodel.errors import SpecError, did_you_mean, quote, shorten
 
@@ -106,14 +106,6 @@ class DatasetSpec(_Strict):
     def identity(self) -> str:
         """The ledger's `dataset` field: name plus the fields read (text → label)."""
         return f"{self.display_name} [text={self.text!r} label={self.label!r}]"
-
-    @property
-    def key_identity(self) -> str:
-        """Everything about the data that changes results, for the run key."""
-        held_out = (f"test={self.test_as_written or self.test}" if self.test
-                    else f"split={self.test_size}@{self.split_seed}")
-        return (f"{self.train_as_written or self.train} {self.identity} {held_out} "
-                f"sep={self.label_sep!r} drop_invalid={self.drop_invalid}")
 
 
 class Budget(_Strict):
@@ -359,7 +351,7 @@ def parse_spec(data: dict[str, Any], *, base_dir: str | Path = ".",
         spec = ExperimentSpec.model_validate({**data, "source": source},
                                              context={"base_dir": str(base_dir)})
     except ValidationError as err:
-        raise SpecError(f"{source}: {_first_error(err)}") from None
+        raise SpecError(f"{source}: {first_error(err, ExperimentSpec)}") from None
     _check_prices(spec)
     return spec
 
@@ -419,42 +411,3 @@ def _family_settings(family: str) -> list[str] | None:
         return family_settings(family)
     except ImportError:
         return None
-
-
-def _first_error(err: ValidationError) -> str:
-    """One line for pydantic's first error: ``candidates[1].family: <what> ; <fix>``."""
-    e = err.errors(include_url=False)[0]
-    loc = [p for p in e["loc"] if p not in ("function-after", "function-before")]
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        parent, key = loc[:-1], str(loc[-1])
-        allowed = _allowed_keys(parent)
-        return (f"{where}: unknown key{did_you_mean(key, allowed)}; keys allowed here are: "
-                f"{', '.join(allowed)}")
-    if e["type"] == "missing":
-        return f"{where}: required field is missing; add it"
-    if msg.startswith("."):  # a model-level check naming a nested key: ".settings.x: ..."
-        return f"{where}{msg}" if where else msg[1:]
-    if e["type"] in ("value_error", "assertion_error"):
-        return f"{where}: {msg}" if where else msg
-    return f"{where}: {msg} (got {quote(e.get('input'))})" if where else msg
-
-
-def _allowed_keys(loc: list[Any]) -> list[str]:
-    """Public field names of the model found at ``loc`` inside ExperimentSpec."""
-    model: Any = ExperimentSpec
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        annotation = model.model_fields[part].annotation
-        model = next((a for a in _flatten(annotation) if isinstance(a, type)
-                      and issubclass(a, BaseModel)), None)
-        if model is None:
-            return []
-    return [name for name, f in model.model_fields.items() if not f.exclude]
-
-
-def _flatten(annotation: Any) -> list[Any]:
-    args = typing.get_args(annotation)
-    return [annotation] if not args else [a for arg in args for a in _flatten(arg)]
