@@ -171,3 +171,15 @@ def test_version():
 
     done = _cli("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"whichmodel {version('whichmodel')}"
+
+
+def test_the_streaming_reader_refuses_what_read_table_refuses(tfidf_model, tmp_path):
+    twice = tmp_path / "twice.csv"
+    twice.write_text("text,text\nhello,bye\n")
+    with pytest.raises(DataError, match="column 'text' appears 2 times in the header"):
+        predict_file(tfidf_model, twice, "text", tmp_path / "out.csv")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(DataError, match="is empty"):
+        predict_file(tfidf_model, empty, "text", tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()

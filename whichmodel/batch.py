@@ -15,6 +15,7 @@ end: an error or Ctrl-C halfway leaves no half-written file. Writing to standard
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -128,9 +129,11 @@ def _delimited_chunks(path: Path, chunk_rows: int
                       ) -> Iterator[tuple[list[str], dict[str, list[Any]], list[int]]]:
     import pandas as pd
 
-    from whichmodel.readers import csv_separator, normalise_columns
+    from whichmodel.readers import check_header, csv_separator, normalise_columns
 
     sep = csv_separator(path)
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        check_header(next(csv.reader(handle, delimiter=sep), []), str(path))  # as read_table
     start = 1
     try:
         reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
@@ -157,6 +160,7 @@ def _jsonl_chunks(path: Path, chunk_rows: int
 
     records: list[dict[str, Any]] = []
     numbers: list[int] = []
+    numbers_seen = False
 
     def flush() -> tuple[list[str], dict[str, list[Any]], list[int]]:
         columns = list(dict.fromkeys(k for r in records for k in r))
@@ -180,6 +184,7 @@ def _jsonl_chunks(path: Path, chunk_rows: int
                                     f"{type(record).__name__}, not an object")
                 records.append(record)
                 numbers.append(number)
+                numbers_seen = True
                 if len(records) >= chunk_rows:
                     yield flush()
                     records, numbers = [], []
@@ -187,6 +192,8 @@ def _jsonl_chunks(path: Path, chunk_rows: int
             raise DataError(f"{path} is not valid UTF-8; re-save it as UTF-8") from None
     if records:
         yield flush()
+    elif not numbers_seen:
+        raise DataError(f"{path} is empty. Point to a file with a header and rows.")
 
 
 class PredictionWriter:
@@ -303,7 +310,10 @@ def predict_file(predictor: Any, source: str | Path, text: str, out: str | Path 
             if chunk.skipped:
                 reason = "blank line" if str(source) == STDIN else "empty text"
                 result.dropped[reason] = result.dropped.get(reason, 0) + chunk.skipped
-            predictions = predictor.predict(chunk.texts, on_progress=on_progress)
+            # use_cache=False: a one-pass job never meets its texts again, and caching
+            # them would grow memory with the input instead of the chunk.
+            predictions = predictor.predict(chunk.texts, use_cache=False,
+                                            on_progress=on_progress)
             writer.write(pd.DataFrame({
                 "row": chunk.rows, "text": chunk.texts,
                 "prediction": ["|".join(map(str, p)) if isinstance(p, list) else p

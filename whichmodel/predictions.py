@@ -69,10 +69,7 @@ class Predictions:
     @property
     def labels(self) -> list[Any]:
         """The label (or, multi-label, the list of labels) of every item."""
-        if self.multi_label:
-            return [[c for c, p in zip(self.classes, row) if p >= self.threshold]
-                    for row in self.proba]
-        return [self.classes[i] for i in np.argmax(self.proba, axis=1)] if len(self) else []
+        return decode_labels(self.proba, self.classes, self.multi_label, self.threshold)
 
     @property
     def confidence(self) -> np.ndarray:
@@ -141,6 +138,15 @@ class Predictions:
                 extras[name] = values
             return cls(header["classes"], archive["proba"].astype(np.float32),
                        bool(header["multi_label"]), float(header["threshold"]), extras)
+
+
+def decode_labels(proba: np.ndarray, classes: Sequence[Any], multi_label: bool,
+                  threshold: float = 0.5) -> list[Any]:
+    """Labels from probabilities, the one rule every prediction follows: the argmax
+    class, or, multi-label, every class at or above ``threshold``."""
+    if multi_label:
+        return [[c for c, p in zip(classes, row) if p >= threshold] for row in proba]
+    return [classes[i] for i in np.argmax(proba, axis=1)] if len(proba) else []
 
 
 def _is_ragged(values: Any) -> bool:

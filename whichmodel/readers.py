@@ -139,6 +139,17 @@ def _decode(raw: bytes, path: Path, error: type[WhichmodelError] = DataError) ->
             f"{path.stem}.utf8{path.suffix}") from None
 
 
+def check_header(header: list[str], name: str) -> None:
+    """A `DataError` when a column name appears twice: pandas would quietly rename the
+    second one to "<name>.1", and --text or --label would read one of them unsaid."""
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        where = [i + 1 for i, c in enumerate(header) if c == twice[0]]
+        raise DataError(f"{name}: column {twice[0]!r} appears {len(where)} times in the "
+                        f"header (columns {', '.join(map(str, where))}); rename all but one, "
+                        "so it is clear which one --text or --label means")
+
+
 def _read_delimited(content: str, sep: str, name: str
                     ) -> tuple[list[str], dict[str, list[Any]], list[int]]:
     import csv
@@ -147,13 +158,7 @@ def _read_delimited(content: str, sep: str, name: str
     import pandas as pd
 
     sep = _separator(content, sep, name)
-    header = next(csv.reader(io.StringIO(content), delimiter=sep), [])
-    twice = sorted({c for c in header if header.count(c) > 1})
-    if twice:  # pandas would quietly rename the second one to "<name>.1"
-        where = [i + 1 for i, c in enumerate(header) if c == twice[0]]
-        raise DataError(f"{name}: column {twice[0]!r} appears {len(where)} times in the "
-                        f"header (columns {', '.join(map(str, where))}); rename all but one, "
-                        "so it is clear which one --text or --label means")
+    check_header(next(csv.reader(io.StringIO(content), delimiter=sep), []), name)
     try:
         # dtype=str and no NA parsing: "NA", "null" or "0001" are text, exactly as written.
         df = pd.read_csv(io.StringIO(content), sep=sep, dtype=str, keep_default_na=False)

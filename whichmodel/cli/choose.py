@@ -284,7 +284,7 @@ def _cost_at(rec: Any, prices: Any) -> Any:
 def in_flags(sentence: str, metric: str) -> str:
     """A library sentence naming scenario fields (``raise label_budget to 640``) as the
     flags that set them (``raise --label-budget to 640``): the CLI alone speaks in flags."""
-    flags = {**SCENARIO_FLAGS, "hardware": "--hardware"}
+    flags = dict(SCENARIO_FLAGS)
     if metric == "accuracy":
         flags["min_quality"] = "--min-accuracy"
     return re.sub(r"\b(" + "|".join(map(re.escape, flags)) + r")\b",

@@ -234,11 +234,12 @@ class Classifier:
         return self.decode(self.predict_proba(texts))
 
     def decode(self, proba: np.ndarray) -> list[Any]:
-        """Turn a probability matrix into labels, the single rule `predict` uses."""
-        if getattr(self, "multi_label_", False):
-            threshold = getattr(self, "threshold", 0.5)
-            return [[c for c, p in zip(self.classes_, row) if p >= threshold] for row in proba]
-        return [self.classes_[i] for i in np.argmax(proba, axis=1)]
+        """Turn a probability matrix into labels, the single rule `predict` uses (and
+        `Predictions.labels`: `whichmodel.predictions.decode_labels`)."""
+        from whichmodel.predictions import decode_labels
+
+        return decode_labels(proba, self.classes_, bool(getattr(self, "multi_label_", False)),
+                             getattr(self, "threshold", 0.5))
 
     def save(self, directory: str | Path) -> Path:
         """Write the model to ``directory`` atomically (a temp dir renamed into place).

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from whichmodel.errors import WhichmodelError
+from whichmodel.errors import WhichmodelError, quote
 
 MODEL_FILE = "whichmodel.json"
 CARD_FILE = "README.md"
@@ -240,11 +240,11 @@ def read_model_meta(directory: str | Path) -> dict[str, Any]:
     seen: set[str] = set()
     for c in meta["classes"]:
         if not isinstance(c, (str, int, float)) or isinstance(c, bool):
-            raise ModelFileError(f"{path}: class {_short(c)} is not a label name; the "
+            raise ModelFileError(f"{path}: class {quote(c, 60)} is not a label name; the "
                                  "model folder is damaged: retrain the model or restore it")
         key = json.dumps(c)
         if key in seen:
-            raise ModelFileError(f"{path}: class {_short(c)} is listed twice, so two "
+            raise ModelFileError(f"{path}: class {quote(c, 60)} is listed twice, so two "
                                  "columns of the head would share one name; the model folder "
                                  "is damaged: retrain the model or restore it")
         seen.add(key)
@@ -321,9 +321,3 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut to ``limit`` characters: a damaged file must not flood a message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} chars)"
