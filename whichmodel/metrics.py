@@ -38,6 +38,9 @@ class Metric:
     compute: Compute
     description: str
     bar: bool = True
+    # The built-ins are also keys of the full quality report (`whichmodel.evaluate`):
+    # `score` then reads them from one report instead of recomputing each.
+    in_report: bool = False
 
     def better(self, a: float, b: float) -> bool:
         """True when ``a`` is strictly better than ``b``."""
@@ -72,14 +75,27 @@ def metric_names(*, bar: bool = False) -> list[str]:
 
 
 def score(predictions: Predictions, y_true: Sequence[Any],
-          names: Sequence[str] | None = None) -> dict[str, float]:
-    """``{name: value}`` of every registered metric (or of ``names``) that applies."""
+          names: Sequence[str] | None = None, *,
+          report: dict[str, Any] | None = None) -> dict[str, float]:
+    """``{name: value}`` of every registered metric (or of ``names``) that applies.
+
+    Metrics ``in_report`` are read from one full report (`evaluate_predictions`), built
+    here once or passed in by a caller that has it already; the others are computed.
+    """
+    from whichmodel.evaluate import evaluate_predictions
+
     y_true = list(y_true)
     if len(y_true) != len(predictions):
         raise ValueError(f"{len(y_true)} true labels for {len(predictions)} predictions")
     out = {}
     for name in names or list(METRICS):
-        value = get_metric(name).compute(predictions, y_true)
+        metric = get_metric(name)
+        if metric.in_report:
+            if report is None:
+                report = evaluate_predictions(y_true, predictions)
+            value = report.get(name)
+        else:
+            value = metric.compute(predictions, y_true)
         if value is not None:
             out[name] = float(value)
     return out
@@ -114,11 +130,14 @@ def _ece(p: Predictions, y_true: Sequence[Any]) -> float | None:
 
 
 register_metric(Metric("accuracy", True, _accuracy,
-                       "share of items whose label (multi-label: whole label set) is right"))
+                       "share of items whose label (multi-label: whole label set) is right",
+                       in_report=True))
 register_metric(Metric("macro_f1", True, _f1("macro"),
-                       "F1 averaged over classes, each class weighing the same"))
+                       "F1 averaged over classes, each class weighing the same",
+                       in_report=True))
 register_metric(Metric("micro_f1", True, _f1("micro"),
-                       "F1 over every (item, label) decision; multi-label only"))
+                       "F1 over every (item, label) decision; multi-label only",
+                       in_report=True))
 register_metric(Metric("ece", False, _ece,
                        "expected calibration error of the top-class confidence (15 bins)",
-                       bar=False))
+                       bar=False, in_report=True))

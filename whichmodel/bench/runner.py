@@ -274,7 +274,8 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
         record.api_tier = candidate.api_tier if record.api_model else None
         record.train_seconds = _round(record.train_seconds, 3)
 
-        record.set_quality(score(probe.predictions, test.labels))
+        details = evaluate_predictions(test.labels, probe.predictions)
+        record.set_quality(score(probe.predictions, test.labels, report=details))
         predictions = {"test": probe.predictions}
         if validation is not None:  # predicted outside the timed probe: speed is test's
             from whichmodel.predictor import Predictor
@@ -285,7 +286,6 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
             record.n_validation = len(validation)
         else:
             record.environment["validation"] = f"none: {splits.validation_note}"
-        details = evaluate_predictions(test.labels, probe.predictions)
         for name in record.quality:
             details.pop(name, None)
         record.metrics = {**details, "run_seconds": round(time.perf_counter() - started, 2)}
