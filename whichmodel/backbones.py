@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -160,6 +160,17 @@ def refuse_pickled_weights(folder: Path, name: str) -> None:
             "a pickle format whichmodel never loads (unpickling can run code); convert it to "
             "safetensors (model.save_pretrained(dir, safe_serialization=True)) and use that "
             "folder")
+
+
+def check_model_backbone(model: Any, checked: set[str] | None = None) -> None:
+    """`check_backbone` on ``model``'s ``backbone`` setting, if its family has one; names
+    in ``checked`` are skipped (and added), so a bench looks each name up once."""
+    backbone = model.get_params(deep=False).get("backbone")
+    if backbone is None or (checked is not None and str(backbone) in checked):
+        return
+    check_backbone(str(backbone))
+    if checked is not None:
+        checked.add(str(backbone))
 
 
 def check_backbone(name: str, *, hub_timeout_s: float = 10.0) -> None:

@@ -164,16 +164,14 @@ def print_command(argv: list[str], out: Any = None) -> None:
 def check_backbones(spec: ExperimentSpec) -> None:
     """Every candidate's backbone must load, checked before any run: a typo would
     otherwise fail each of its runs after minutes of hub retries."""
-    from whichmodel.backbones import check_backbone
-    from whichmodel.models.base import family_settings, get_family
+    from whichmodel.backbones import check_model_backbone
+    from whichmodel.models.base import build_classifier
 
+    checked: set[str] = set()  # each name is looked up once, whoever uses it
     for candidate in spec.candidates:
-        if "backbone" not in family_settings(candidate.family):
-            continue
-        backbone = candidate.settings.get("backbone") or get_family(
-            candidate.family)().get_params()["backbone"]
         try:
-            check_backbone(str(backbone))
+            check_model_backbone(build_classifier(candidate.family, **candidate.settings),
+                                 checked)
         except SettingError as err:
             raise SpecError(f"{spec.source}: candidates: {quote(candidate.name)}: "
                             f"settings.backbone: {err}") from None

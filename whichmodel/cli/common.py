@@ -34,6 +34,17 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, label: bool = True,
                              + " (counted and reported) instead of stopping at the first one")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--batch-size``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parse_settings(pairs: list[str] | None) -> dict[str, Any]:
     """``["C=3", "lr=5e-5"]`` -> ``{"C": 3, "lr": 5e-05}`` (YAML scalars; 5e-5 is a number).
 

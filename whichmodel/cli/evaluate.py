@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from whichmodel.cli.common import add_data_arguments, make_console, report_dropped
+from whichmodel.cli.common import add_data_arguments, make_console, positive_int, report_dropped
 from whichmodel.errors import DataError, UsageError
 
 EXAMPLES = """\
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("data", metavar="DATA", help="labelled file or dataset")
     add_data_arguments(parser, label_required=False, text_required=False)
     parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
-    parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help="items per prediction batch (default: the model's own)")
     parser.add_argument("--allow-unseen-labels", action="store_true",
                         help="score labels the model never saw in training as errors "
@@ -46,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
     from whichmodel.predictor import Predictor
 
     console = make_console(stderr=args.json)
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UsageError("--batch-size must be at least 1")
     predictor = Predictor(args.model_dir, batch_size=args.batch_size)
     model = predictor.model
     text = model_field(model, args.text, "text", "--text")

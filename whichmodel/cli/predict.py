@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from whichmodel.cli.common import add_data_arguments, make_console
+from whichmodel.cli.common import add_data_arguments, make_console, positive_int
 from whichmodel.errors import UsageError
 from whichmodel.terminal import plain
 
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "standard input")
     add_data_arguments(parser, label=False, text_required=False)
     parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
-    parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help="items per prediction batch (default: the model's own, e.g. "
                              "64 for sentence-transformer bodies, 1024 for tfidf)")
     parser.add_argument("--out", metavar="OUT",
@@ -84,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
 
     console = make_console(stderr=True)  # stdout may carry the predictions
     check_output(args.out, args.data, args.model_dir)
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UsageError("--batch-size must be at least 1")
     predictor = Predictor(args.model_dir, batch_size=args.batch_size)
     text = ("text" if args.data == "-"
             else model_field(predictor.model, args.text, "text", "--text"))

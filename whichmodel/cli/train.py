@@ -100,10 +100,9 @@ def run(args: argparse.Namespace) -> int:
     # costs nothing.
     model = family(**settings)
     model.check_settings()
-    if "backbone" in params:
-        from whichmodel.backbones import check_backbone
+    from whichmodel.backbones import check_model_backbone
 
-        check_backbone(str(model.get_params()["backbone"]))
+    check_model_backbone(model)
     check_save_target(args.out, reads=[p for p in (args.data, args.eval)
                                        if p and Path(p).exists()])
     dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
