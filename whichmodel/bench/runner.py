@@ -145,7 +145,7 @@ def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bo
                 for candidate, budget, seed, key in todo:
                     display.start(candidate.name, budget.label, seed)
                     record, predictions = run_one(spec, candidate, budget, seed, key,
-                                                  splits, env)
+                                                  splits, env, experiment)
                     ledger.write(record, predictions)
                     display.finished(record)
         wanted = {p[3] for p in plan}
@@ -231,7 +231,7 @@ def build_candidate(candidate: CandidateSpec, seed: int) -> Any:
 
 
 def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed: int,
-            key: str, splits: Splits, env: dict[str, Any]
+            key: str, splits: Splits, env: dict[str, Any], experiment: str | None = None
             ) -> tuple[RunRecord, dict[str, Any]]:
     """Sample, fit, predict the validation and test splits, score and probe one run: its
     ledger row and its per-item `Predictions` by split (``{"validation": ..., "test":
@@ -246,7 +246,7 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
                        family=candidate.family, settings=dict(candidate.settings),
                        budget=budget.label, seed=seed, n_test=len(test),
                        batch_size=spec.measure.batch_size, environment=dict(env),
-                       experiment=experiment_id(spec))
+                       experiment=experiment or experiment_id(spec))
     started = time.perf_counter()
     model = None
     try:

@@ -163,8 +163,9 @@ class CandidateSpec(_Strict):
     family: str
     settings: dict[str, Any] = Field(default_factory=dict)
     # An API candidate's price tier: "standard" (synchronous calls) or "batch" (the
-    # provider's batch API, about half price, where prices.yaml has one). Pricing only:
-    # not part of the run key; ignored for self-hosted candidates.
+    # provider's batch API, about half price, where prices.yaml has one). It changes only
+    # the price, but a "batch" candidate is a choice of its own, so a tier other than
+    # "standard" goes into its run keys; ignored for self-hosted candidates.
     api_tier: Literal["standard", "batch"] = "standard"
 
     @field_validator("family")

@@ -210,6 +210,7 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
     from rich.text import Text
 
     from whichmodel.choose import cost_vs_winner, describe_switches
+    from whichmodel.costs.model import cost_at
     from whichmodel.terminal import plain, printable
 
     # Piped output (CI logs, `| tee`) gets a wide table instead of rich's 80 columns.
@@ -258,7 +259,8 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
                        for s in rec.pareto)
     console.print(f"Pareto frontier ({metric} vs total cost): {pareto or 'none'}")
     if rec.switch_volumes:
-        for sentence in describe_switches(rec.switch_volumes, _cost_at(rec, prices)):
+        totals = cost_at([v.summary for v in rec.verdicts], rec.scenario, prices)
+        for sentence in describe_switches(rec.switch_volumes, totals):
             console.print(plain(sentence))
     elif rec.winner is not None:
         console.print("The recommendation holds from 100 to 10,000,000,000 items/month.")
@@ -268,17 +270,6 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
                   f" Hardware speed factors are assumptions; see prices.yaml.[/]")
     if failed_runs:
         console.print(f"[dim]{failed_runs} failed run(s) in the ledger were left out.[/]")
-
-
-def _cost_at(rec: Any, prices: Any) -> Any:
-    """``(label, volume) -> total USD``, from the cost model, for the switch sentences."""
-    import numpy as np
-
-    from whichmodel.costs import total_cost_at_volumes
-
-    by_label = {v.label: v.summary for v in rec.verdicts}
-    return lambda label, volume: float(total_cost_at_volumes(
-        by_label[label], rec.scenario, prices, np.array([float(volume)]))[0])
 
 
 def in_flags(sentence: str, metric: str) -> str:

@@ -33,7 +33,7 @@ when the scenario has one, else on the deployment hardware; retraining is not pr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -142,6 +142,20 @@ def total_cost_at_volumes(choice: Any, scenario: Scenario, prices: Prices,
     monthly, _, _ = _inference_per_month(choice, scenario, prices, volumes.ravel(), api_tier)
     total = fixed["annotation"] + fixed["training"] + monthly * float(scenario.horizon_months)
     return total.reshape(volumes.shape)
+
+
+def cost_at(choices: Sequence[Any], scenario: Scenario,
+            prices: Prices) -> Callable[[str, float], float]:
+    """``(label, volume) -> total USD over the horizon`` for ``choices`` (labelled
+    ``"candidate @ budget"``), straight from `total_cost_at_volumes`: what the switch
+    sentences quote."""
+    by_label = {f"{c.candidate} @ {c.budget}": c for c in choices}
+
+    def total(label: str, volume: float) -> float:
+        return float(total_cost_at_volumes(by_label[label], scenario, prices,
+                                           np.array([float(volume)]))[0])
+
+    return total
 
 
 def break_even_volumes(a: Any, b: Any, scenario: Scenario, prices: Prices,

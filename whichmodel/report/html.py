@@ -201,6 +201,7 @@ def _line_rank(v: Any, rec: Any, metric: str) -> tuple:
 
 def _cost_volume(rec: Any, scenario: Any, prices: Any) -> str:
     from whichmodel.choose import describe_switches
+    from whichmodel.costs.model import cost_at as totals_at
     from whichmodel.frontier import SWITCH_RANGE
 
     lines = _cost_lines(rec)
@@ -213,7 +214,7 @@ def _cost_volume(rec: Any, scenario: Any, prices: Any) -> str:
                      "line just past the switch; each callout quotes both totals there.",
                      "No candidate to price.")
     # Every figure in these sentences is the cost model's total at the volume stated.
-    cost_at = plots.cost_at([v.summary for v in rec.verdicts], scenario, prices)
+    cost_at = totals_at([v.summary for v in rec.verdicts], scenario, prices)
     low, high = (plots.fmt_volume(x) for x in SWITCH_RANGE)
     qualifying = describe_switches(rec.switch_volumes, cost_at)
     parts = []

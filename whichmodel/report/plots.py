@@ -219,20 +219,6 @@ class CostSwitch(NamedTuple):
     switch: float
 
 
-def cost_at(lines: Sequence[Any], scenario: Any, prices: Any) -> Any:
-    """``(label, volume) -> total USD over the horizon`` for the choices in `lines`,
-    straight from `whichmodel.costs.total_cost_at_volumes`."""
-    from whichmodel.costs import total_cost_at_volumes
-
-    by_label = {label_of(s): s for s in lines}
-
-    def total(label: str, volume: float) -> float:
-        return float(total_cost_at_volumes(by_label[label], scenario, prices,
-                                           np.array([float(volume)]))[0])
-
-    return total
-
-
 def cost_switches(lines: Sequence[Any], scenario: Any, prices: Any,
                   volumes: np.ndarray) -> list[CostSwitch]:
     """Every volume inside the plotted range where the cheapest of `lines` changes.
@@ -242,6 +228,7 @@ def cost_switches(lines: Sequence[Any], scenario: Any, prices: Any,
     callout or a sentence quotes figures the cost model computed there.
     """
     from whichmodel.costs import total_cost_at_volumes
+    from whichmodel.costs.model import cost_at
     from whichmodel.frontier import switch_points, volume_past
 
     total = cost_at(lines, scenario, prices)
