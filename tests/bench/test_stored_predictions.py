@@ -100,3 +100,17 @@ def test_row_and_predictions_are_written_together_or_not_at_all(tmp_path, monkey
         monkeypatch.undo()
         writer.write(record, {"test": good})
         assert writer.predictions("k").labels == ["a"]
+
+
+def test_evidence_for_a_confirmation_is_read_in_one_go(benched):
+    from whichmodel.bench.ledger import read_evidence, read_labels
+
+    spec, ledger = benched
+    records = [r for r in read_records(ledger) if r.status == "ok"]
+    experiment = records[0].experiment
+    labels, runs = read_evidence(ledger, experiment, [r.key for r in records])
+    assert labels == read_labels(ledger, experiment) == load_data(spec).test.labels
+    assert [p.proba.tolist() for p in runs] == [
+        read_predictions(ledger, r.key).proba.tolist() for r in records]
+    assert read_evidence(ledger, experiment, [records[0].key, "no-such-run"])[1] is None
+    assert read_evidence(ledger, "no-such-experiment", [])[0] is None

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -345,18 +345,27 @@ def read_predictions(path: str | Path, key: str, split: str = "test") -> Predict
 def read_labels(path: str | Path, experiment: str, split: str = "test") -> list[Any] | None:
     """The true labels of ``split`` of ``experiment`` stored in the ledger, or None (an
     older ledger, or no such split)."""
+    return read_evidence(path, experiment, [], split)[0]
+
+
+def read_evidence(path: str | Path, experiment: str, keys: Sequence[str],
+                  split: str = "test") -> tuple[list[Any] | None, list[Predictions] | None]:
+    """(true labels of ``split`` of ``experiment``, stored predictions of each run in
+    ``keys``) from one read-only connection; None for what the ledger does not hold (an
+    older ledger, a failed run). What a confirmation on test reads."""
     path = Path(path)
-    _read(path)
+    _read(path)  # the same checks and messages as every reader
     conn = _connect(path, read_only=True)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if _LABELS not in tables:
-            return None
-        row = conn.execute(f"SELECT data FROM {_LABELS} WHERE experiment = ? AND split = ?",
-                           (experiment, split)).fetchone()
+        row = None if _LABELS not in tables else conn.execute(
+            f"SELECT data FROM {_LABELS} WHERE experiment = ? AND split = ?",
+            (experiment, split)).fetchone()
+        runs = [_load_predictions(conn, key, split) for key in keys]
     finally:
         conn.close()
-    return None if row is None else json.loads(row[0])
+    labels = None if row is None else json.loads(row[0])
+    return labels, (None if any(r is None for r in runs) else runs)
 
 
 def _load_predictions(conn: sqlite3.Connection, key: str, split: str) -> Predictions | None:

@@ -75,18 +75,14 @@ class Question:
         """``recommendation`` with its winner confirmed on test (`confirm_on_test`), from
         the winner's stored test predictions and the test labels in this ledger; left as
         it is when the ledger has no stored predictions (written by an older whichmodel)."""
-        from whichmodel.bench.ledger import read_labels, read_predictions
+        from whichmodel.bench.ledger import read_evidence
         from whichmodel.choose import confirm_on_test
 
         winner = recommendation.winner
         if winner is None or self.experiment is None:
             return recommendation
-        labels = read_labels(self.ledger, self.experiment, "test")
-        if labels is None:
-            return recommendation
-        try:
-            runs = [read_predictions(self.ledger, key) for key in winner.summary.run_keys]
-        except WhichmodelError:
+        labels, runs = read_evidence(self.ledger, self.experiment, winner.summary.run_keys)
+        if labels is None or runs is None:
             return recommendation
         return confirm_on_test(recommendation, runs, labels, level=level)
 
