@@ -67,7 +67,10 @@ def confirm_on_test(rec: Recommendation, runs: Sequence[Predictions], y_true: Se
     bar = scenario.min_quality
     point = s.test_quality(scenario.metric)
     on_bound = scenario.confidence is not None
-    holds = None if bar is None else (low if on_bound else point) >= bar
+    from whichmodel.metrics import get_metric
+
+    holds = None if bar is None else get_metric(scenario.metric).meets(
+        low if on_bound else point, bar)
     rec.confirmation = Confirmation(
         scenario.metric, point, low, high, level, len(y_true), len(runs),
         s.quality(scenario.metric) if s.selected_on == "validation" else None, bar,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from whichmodel.metrics import get_metric
+from whichmodel.metrics import correct, get_metric
 from whichmodel.predictions import Predictions
 
 N_RESAMPLES = 1000
@@ -55,13 +55,6 @@ def bootstrap_interval(runs: Sequence[Predictions], y_true: Sequence[Any], metri
 
 
 def _accuracy_hits(runs: Sequence[Predictions], truth: np.ndarray) -> list[np.ndarray]:
-    """Per run, 1.0 where the item is right (exact match when multi-label): accuracy of a
-    resample is then a mean over indices, a thousand times faster than recomputing."""
-    hits = []
-    for run in runs:
-        if run.multi_label:
-            hits.append(np.array([set(p) == set(t) for p, t in zip(run.labels, truth)],
-                                 dtype=float))
-        else:
-            hits.append(np.array([p == t for p, t in zip(run.labels, truth)], dtype=float))
-    return hits
+    """Per run, 1.0 where the item is right (`metrics.correct`): accuracy of a resample is
+    then a mean over indices, a thousand times faster than recomputing."""
+    return [correct(run, list(truth)).astype(float) for run in runs]

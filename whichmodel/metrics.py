@@ -102,11 +102,16 @@ def score(predictions: Predictions, y_true: Sequence[Any],
 
 
 # -- the built-in metrics -------------------------------------------------------------------
+def correct(p: Predictions, y_true: Sequence[Any]) -> np.ndarray:
+    """Per item, True where the prediction is right: the label, or (multi-label) the whole
+    label set exactly. Accuracy is its mean; ECE and the bootstrap use it per item."""
+    if p.multi_label:
+        return np.array([set(t) == set(q) for t, q in zip(y_true, p.labels)], dtype=bool)
+    return np.array([t == q for t, q in zip(y_true, p.labels)], dtype=bool)
+
+
 def _accuracy(p: Predictions, y_true: Sequence[Any]) -> float:
-    predicted = p.labels
-    if p.multi_label:  # exact match: every label of the row, and no other
-        return float(np.mean([set(t) == set(q) for t, q in zip(y_true, predicted)]))
-    return float(np.mean([t == q for t, q in zip(y_true, predicted)]))
+    return float(np.mean(correct(p, y_true)))
 
 
 def _f1(average: str) -> Compute:
@@ -125,8 +130,7 @@ def _ece(p: Predictions, y_true: Sequence[Any]) -> float | None:
 
     if p.multi_label:
         return None
-    correct = np.array([t == q for t, q in zip(y_true, p.labels)])
-    return expected_calibration_error(p.confidence, correct)
+    return expected_calibration_error(p.confidence, correct(p, y_true))
 
 
 register_metric(Metric("accuracy", True, _accuracy,
