@@ -125,7 +125,8 @@ def summarize(records: Sequence[RunRecord]) -> list[CandidateSummary]:
                         "(`open_question(ledger, dataset=ID)`)")
     groups: dict[tuple[str, str, str, str], dict[int, RunRecord]] = {}
     for record in ok:
-        key = (experiment_of(record), record.candidate, settings_key(record), record.budget)
+        configuration = settings_key(record.family, record.settings)
+        key = (experiment_of(record), record.candidate, configuration, record.budget)
         by_seed = groups.setdefault(key, {})
         current = by_seed.get(record.seed)
         if current is None or record.created_at >= current.created_at:

@@ -44,10 +44,10 @@ def experiment_of(record: RunRecord) -> str:
     return record.experiment or legacy_experiment(record.dataset)
 
 
-def settings_key(record: RunRecord) -> str:
-    """Family and settings as one canonical string: rows of one candidate name compare
-    equal exactly when they ran the same model configuration."""
-    return json.dumps([record.family, record.settings], sort_keys=True, default=str)
+def settings_key(family: str, settings: dict[str, Any]) -> str:
+    """Family and settings as one canonical string: rows (or spec candidates) of one name
+    compare equal exactly when they ran the same model configuration."""
+    return json.dumps([family, settings], sort_keys=True, default=str)
 
 
 # Metrics that are also ledger columns (the rest live only in `RunRecord.quality`).

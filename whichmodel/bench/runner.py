@@ -109,9 +109,8 @@ def _check_names(ledger: Ledger, spec: ExperimentSpec, experiment: str) -> None:
             seen.setdefault(record.candidate, record)
     for c in spec.candidates:
         old = seen.get(c.name)
-        new = RunRecord(key="", dataset="", candidate=c.name, family=c.family,
-                        settings=dict(c.settings), budget="", seed=0)
-        if old is not None and settings_key(old) != settings_key(new):
+        if old is not None and (settings_key(old.family, old.settings)
+                                != settings_key(c.family, dict(c.settings))):
             raise SpecError(
                 f"{spec.source}: candidates: {quote(c.name)} already has finished runs in "
                 f"{ledger.path} on this dataset with other settings (family {old.family}, "
