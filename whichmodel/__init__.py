@@ -11,6 +11,12 @@ from typing import Any as _Any
 
 __version__ = "0.1.0"
 
+# Before anything imports torch: idle OpenMP threads sleep instead of spinning, so a
+# shared machine costs its fair share, not 5-10x (see whichmodel.threads).
+from whichmodel.threads import set_default_wait_policy as _set_default_wait_policy  # noqa: E402
+
+_set_default_wait_policy()
+
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "Classifier": "whichmodel.models.base",

@@ -89,6 +89,51 @@ class Recommendation:
     # The winner's test score with its interval, added by `confirm_on_test` (it needs the
     # stored predictions, which records alone do not hold).
     confirmation: Confirmation | None = None
+    # The winner's kept model folder (`whichmodel.bench.kept`: its median seed's run), and
+    # the experiment's test file and label field, added by `Question.confirm`.
+    winner_model: str | None = None
+    winner_data: dict[str, Any] = field(default_factory=dict)
+
+    def why(self) -> str | None:
+        """One sentence on why the winner wins: against the next cheapest qualifying
+        choice, the cost component that differs most (and the instance counts when that is
+        inference); None without a winner."""
+        w, metric = self.winner, self.scenario.metric
+        if w is None:
+            return None
+        rivals = sorted((v for v in self.verdicts if v.qualifies and v is not w),
+                        key=lambda v: v.cost.total_usd)
+        if not rivals:
+            return (f"{w.label} wins because it is the only one of {len(self.verdicts)} "
+                    "choices that meets every constraint.")
+        r = rivals[0]
+        saved = r.cost.total_usd - w.cost.total_usd
+        if saved < -0.5:
+            return (f"{w.label} wins on {metric} within the {self.scenario.cost_tie:.0%} cost "
+                    f"tie: {r.label} is ${-saved:,.0f} cheaper but scores "
+                    f"{r.summary.quality(metric):.3f} against {w.summary.quality(metric):.3f}.")
+        if saved < 0.5:  # tied to the dollar: quality (or the order) decided
+            ahead = w.summary.quality(metric) - r.summary.quality(metric)
+            return (f"{w.label} wins because it meets every constraint at the lowest total, "
+                    f"${w.cost.total_usd:,.0f}, tied to the dollar with {r.label}"
+                    + (f", and scores higher on {metric} ({w.summary.quality(metric):.3f} "
+                       f"against {r.summary.quality(metric):.3f})" if ahead > 0 else "")
+                    + ".")
+        parts = {"labels": r.cost.annotation_usd - w.cost.annotation_usd,
+                 "training": r.cost.training_usd - w.cost.training_usd,
+                 "inference": r.cost.inference_usd - w.cost.inference_usd}
+        part = max(parts, key=lambda k: abs(parts[k]))
+        how = {"labels": f"it needs {w.summary.n_labels:,.0f} labels against "
+                         f"{r.summary.n_labels:,.0f}",
+               "training": "it trains faster", "inference": "it serves faster"}[part]
+        mine, theirs = w.cost.instances, r.cost.instances
+        if part == "inference" and mine and theirs:
+            how += f" ({_instances(mine)} against {theirs:,})"
+        elif mine and mine == theirs:
+            verb = "carries" if mine == 1 else "carry"
+            how += f", and at this volume {_instances(mine)} {verb} either"
+        return (f"{w.label} wins because it is the cheapest of the {len(rivals) + 1} choices "
+                f"that meet every constraint, ${saved:,.0f} less than {r.label}: {how}.")
 
     def headline(self) -> str:
         """The recommendation in one sentence, with its total cost."""
@@ -112,6 +157,11 @@ class Recommendation:
                 f"{where} = annotation ${c.annotation_usd:,.0f} + training "
                 f"${c.training_usd:,.0f} + "
                 f"inference ${c.inference_usd:,.0f}.{tie}")
+
+    def noisy(self) -> list[CandidateSummary]:
+        """The choices whose speed figures were measured noisy (on a machine too busy
+        for CPU time and repeats to correct): their latency and cost may be off."""
+        return [v.summary for v in self.verdicts if v.summary.noise]
 
     def to_dict(self) -> dict[str, Any]:
         """One JSON-ready object (non-finite numbers become null)."""
@@ -139,7 +189,8 @@ class Recommendation:
                 "validation_quality": (s.quality(metric) if s.selected_on == "validation"
                                        else None),
                 "test_quality": s.test_quality(metric),
-                "test_interval": [c.low, c.high] if c is not None else None}
+                "test_interval": [c.low, c.high] if c is not None else None,
+                "model_path": self.winner_model}
 
     def cheaper_within_tie(self) -> list[Verdict]:
         """Qualifying choices cheaper than the winner (by more than rounding), which lost
@@ -309,7 +360,8 @@ def _judge(summary: CandidateSummary, scenario: Scenario, prices: Prices) -> Ver
             failed.append("p95 latency not measured")
             shortfall += 1.0
         elif latency > limit:
-            failed.append(f"p95 latency {latency:,.0f} ms > {limit:,.0f} ms{where}")
+            noisy = (" (measured noisy: " + summary.noise[0] + ")") if summary.noise else ""
+            failed.append(f"p95 latency {latency:,.0f} ms > {limit:,.0f} ms{where}{noisy}")
             shortfall += (latency - limit) / limit if limit > 0 else latency
     budget = scenario.label_budget
     if budget is not None and summary.n_labels > budget:
@@ -343,6 +395,10 @@ def _what_would_change(verdict: Verdict, summaries: Sequence[CandidateSummary],
         changes.append(f"needs {s.n_labels:,.0f} labels, budget is {budget:,}: raise "
                        f"label_budget to {math.ceil(s.n_labels):,}")
     return changes
+
+
+def _instances(n: int) -> str:
+    return f"{n:,} always-on instance{'s' if n != 1 else ''}"
 
 
 def _json_safe(value: Any) -> Any:

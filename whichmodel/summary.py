@@ -48,6 +48,8 @@ class CandidateSummary:
     validation_means: dict[str, float] = field(default_factory=dict)
     validation_stds: dict[str, float] = field(default_factory=dict)
     run_keys: list[str] = field(default_factory=list)  # its runs, one per seed
+    # Why its speed figures are noisy, one "seed S: reason" per reason (empty: steady).
+    noise: list[str] = field(default_factory=list)
     best_record: RunRecord | None = field(default=None, repr=False)  # the median run
 
     @property
@@ -162,6 +164,8 @@ def _summarize_group(rows: list[RunRecord]) -> CandidateSummary:
         summary.validation_means, summary.validation_stds = _mean_std(
             [r.validation_quality for r in rows])
     summary.run_keys = [r.key for r in sorted(rows, key=lambda r: r.seed)]
+    summary.noise = [f"seed {r.seed}: {reason}" for r in sorted(rows, key=lambda r: r.seed)
+                     for reason in r.noise]
     for metric in ("accuracy", "macro_f1"):  # the fields that mirror the mapping
         if metric in summary.quality_means:
             setattr(summary, metric, summary.quality_means[metric])

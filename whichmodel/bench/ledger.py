@@ -274,9 +274,11 @@ class Ledger:
 
     # -- writing -------------------------------------------------------------------------
     def write(self, record: RunRecord,
-              predictions: Mapping[str, Predictions] | None = None) -> None:
+              predictions: Mapping[str, Predictions] | None = None, *,
+              keep_predictions: bool = False) -> None:
         """Insert (or replace) the row of ``record.key``, and its per-item predictions by
-        split (``{"test": ...}``), in one transaction: both or neither."""
+        split (``{"test": ...}``), in one transaction: both or neither. With
+        ``keep_predictions`` the stored predictions stay as they are (a re-measured row)."""
         data = record.to_dict()
         for name in _JSON_COLUMNS:
             data[name] = json.dumps(data[name], sort_keys=True, default=str)
@@ -287,6 +289,8 @@ class Ledger:
         try:
             with self._conn:  # commits, or rolls back on any error: never half a row
                 self._conn.execute(sql, [data[n] for n in names])
+                if keep_predictions:
+                    return
                 self._conn.execute(f"DELETE FROM {_PREDICTIONS} WHERE key = ?", (record.key,))
                 self._conn.executemany(f"INSERT INTO {_PREDICTIONS} VALUES (?, ?, ?)", blobs)
         except sqlite3.OperationalError as err:

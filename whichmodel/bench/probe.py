@@ -141,47 +141,109 @@ class InferenceProbe:
 
 
 def probe_inference(model: Any, texts: Sequence[str], *, batch_size: int = 32,
-                    latency_samples: int = 50) -> InferenceProbe:
-    """Predict ``texts`` in batches (timed) and time single-item calls, all through one
-    `Predictor`, the loop every other inference path uses.
+                    latency_samples: int = 50, repeats: int = 3, threads: int = 1,
+                    throughput_items: int = 512, min_pass_seconds: float = 0.25
+                    ) -> InferenceProbe:
+    """Predict ``texts`` (the quality pass), then time batches and single-item calls, all
+    through one `Predictor`, the loop every other inference path uses.
 
-    Throughput: one warm-up batch (lazy initialisation, first-call allocations) is run
-    and not timed, then every text is predicted in batches of ``batch_size`` with the
-    embedding cache bypassed; items/s = len(texts) / seconds. The `Predictions` of that
-    pass are returned for the quality metrics, so the test split is predicted once.
-    Latency: ``latency_samples`` one-item calls cycling through the texts, cache bypassed;
-    p50/p95 in milliseconds. Tokens per item are the means of the per-item
-    ``input_tokens`` / ``output_tokens`` extras, when the family fills them.
+    The quality pass predicts every text once, embedding cache bypassed; its `Predictions`
+    are returned for the metrics, so the test split is predicted once. Timing then runs
+    at ``threads`` torch/BLAS threads, on this process's CPU clock for a local model and
+    on the wall clock for an API model (`whichmodel.bench.timing`), ``repeats`` times,
+    keeping the median: throughput over the first ``throughput_items`` texts in batches
+    of ``batch_size``, latency as ``latency_samples`` one-item calls cycling through the
+    texts (p50/p95 in ms). A throughput pass goes round the sample until it has taken
+    ``min_pass_seconds`` (a few milliseconds of work are mostly timer and cache noise).
+    A local model's items/s are those of the machine running one
+    ``threads``-thread worker per usable core (the CPU-clock rate × workers), how a CPU
+    deployment serves. Tokens per item are the means of the per-item ``input_tokens`` /
+    ``output_tokens`` extras, when the family fills them. ``extra["measurement"]`` says
+    how it was measured, the machine's load meanwhile, and why the figures are noisy
+    (``noise``), if they are.
     """
+    from whichmodel.bench.timing import (
+        MachineLoad,
+        cpu_clock,
+        noise_reasons,
+        spread,
+        timed,
+        wall_clock,
+    )
     from whichmodel.predictor import Predictor
+    from whichmodel.threads import limited_threads, usable_cores, wait_policy
 
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     texts = list(texts)
     predictor = Predictor(model, batch_size=batch_size)
     if not texts:
         return InferenceProbe(predictor.predict([]), None, None, None)
-    predictor.predict(texts[:batch_size], use_cache=False)  # warm-up, not timed
-    started = time.perf_counter()
-    predictions = predictor.predict(texts, use_cache=False)
-    seconds = time.perf_counter() - started
-
+    predictions: list[Predictions] = []
+    quality_pass = timed(lambda: predictions.append(predictor.predict(texts, use_cache=False)),
+                         wall_clock)
+    on_cpu_clock = not getattr(model, "api_model_", None)
+    clock = cpu_clock if on_cpu_clock else wall_clock
+    sample = texts[:max(1, throughput_items)]
     one = Predictor(model, batch_size=1)
-    latencies_ms = []
-    for i in range(latency_samples):
-        started = time.perf_counter()
-        one.predict([texts[i % len(texts)]], use_cache=False)
-        latencies_ms.append((time.perf_counter() - started) * 1000)
-
+    rates, p50s, p95s = [], [], []
+    with limited_threads(threads), MachineLoad() as load:
+        predictor.predict(sample[:batch_size], use_cache=False)  # warm-up at this count
+        for _ in range(repeats):
+            rate = _items_per_second(predictor, sample, clock, min_pass_seconds)
+            if rate is not None:
+                rates.append(rate)
+            latencies_ms = [_one_call_ms(one, texts[i % len(texts)], clock)
+                            for i in range(latency_samples)]
+            if latencies_ms:
+                p50s.append(float(np.percentile(latencies_ms, 50)))
+                p95s.append(float(np.percentile(latencies_ms, 95)))
+    workers = max(1, usable_cores() // threads) if on_cpu_clock else 1
+    spreads = {"throughput": spread(rates), "p95 latency": spread(p95s)}
+    noise = noise_reasons(spreads, load, cpu_clock_used=on_cpu_clock, cores=usable_cores())
     probe = InferenceProbe(
-        predictions=predictions,
-        throughput_items_per_s=len(texts) / seconds if seconds > 0 else None,
-        latency_p50_ms=float(np.percentile(latencies_ms, 50)) if latencies_ms else None,
-        latency_p95_ms=float(np.percentile(latencies_ms, 95)) if latencies_ms else None,
+        predictions=predictions[0],
+        throughput_items_per_s=float(np.median(rates)) * workers if rates else None,
+        latency_p50_ms=float(np.median(p50s)) if p50s else None,
+        latency_p95_ms=float(np.median(p95s)) if p95s else None,
     )
+    probe.extra["measurement"] = {
+        "clock": "process CPU time" if on_cpu_clock else "wall",
+        "threads": threads, "workers": workers, "repeats": repeats,
+        "throughput_items": len(sample), "wait_policy": wait_policy(),
+        "throughput_spread": round(spreads["throughput"], 4),
+        "latency_p95_spread": round(spreads["p95 latency"], 4),
+        "quality_pass_wall_items_per_s": (round(len(texts) / quality_pass.wall_seconds, 2)
+                                          if quality_pass.wall_seconds > 0 else None),
+        **load.to_dict(), "noisy": bool(noise), "noise": noise,
+    }
     for name in ("input_tokens", "output_tokens"):
-        values = predictions.extra(name)
+        values = predictions[0].extra(name)
         if values is not None:
             setattr(probe, f"{name}_per_item", float(np.mean(values)))
     return probe
+
+
+def _items_per_second(predictor: Any, sample: list[str], clock: Any,
+                      min_seconds: float) -> float | None:
+    """Items per second on ``clock``: whole passes over ``sample`` until ``min_seconds``
+    of wall time have gone by (wall, so a model that waits without computing ends too)."""
+    from whichmodel.bench.timing import wall_clock
+
+    items, started, wall = 0, clock(), wall_clock()
+    while True:
+        predictor.predict(sample, use_cache=False)
+        items += len(sample)
+        if wall_clock() - wall >= min_seconds:
+            seconds = clock() - started
+            return items / seconds if seconds > 0 else None
+
+
+def _one_call_ms(predictor: Any, text: str, clock: Any) -> float:
+    """Milliseconds of one single-item prediction on ``clock``, cache bypassed."""
+    started = clock()
+    predictor.predict([text], use_cache=False)
+    return (clock() - started) * 1000
 
 
 def timed_fit(model: Any, texts: Sequence[str], labels: Sequence[Any]) -> float:

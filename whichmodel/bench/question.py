@@ -81,10 +81,31 @@ class Question:
         winner = recommendation.winner
         if winner is None or self.experiment is None:
             return recommendation
+        self._locate_winner(recommendation)
         labels, runs = read_evidence(self.ledger, self.experiment, winner.summary.run_keys)
         if labels is None or runs is None:
             return recommendation
         return confirm_on_test(recommendation, runs, labels, level=level)
+
+    def _locate_winner(self, recommendation: Any) -> None:
+        """Set the winner's kept model folder (its median run's, else any seed's) and the
+        experiment's test file and label field, for the lines that say how to use it."""
+        from whichmodel.bench import kept
+        from whichmodel.bench.ledger import EXPERIMENT_PREFIX, meta_entries, read_meta
+
+        summary = recommendation.winner.summary
+        keys = ([summary.best_record.key] if summary.best_record else []) + summary.run_keys
+        folder = next((f for f in (kept.kept_model(self.ledger, k) for k in keys) if f), None)
+        recommendation.winner_model = str(folder) if folder else None
+        described = meta_entries(read_meta(self.ledger), EXPERIMENT_PREFIX).get(
+            self.experiment or "", {})
+        data = {k: described[k] for k in ("test_file", "label") if described.get(k)}
+        if "test_file" in data:  # as written in the spec: relative to it, often the ledger's
+            test = Path(str(data["test_file"]))
+            beside = self.ledger.parent / test
+            if not test.is_absolute() and not test.exists() and beside.exists():
+                data["test_file"] = str(beside)
+        recommendation.winner_data = data
 
 
 def open_question(ledger_path: str | Path, dataset: str | None = None,

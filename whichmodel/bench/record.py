@@ -100,6 +100,10 @@ class RunRecord:
     # spec had none); test then only confirms the choice.
     validation_quality: dict[str, float] = field(default_factory=dict)
     n_validation: int = 0
+    # How the speed figures were measured (clock, threads, repeats and their spread) and
+    # how busy the machine was meanwhile; ``noise`` lists why they cannot be trusted
+    # (`whichmodel.bench.timing`), empty when they can. Empty in rows of older ledgers.
+    measurement: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # One mapping is the truth; the three columns mirror it (rows of older ledgers
@@ -115,6 +119,12 @@ class RunRecord:
                 self.quality[name] = column
             elif name in self.quality:
                 setattr(self, name, self.quality[name])
+
+    @property
+    def noise(self) -> list[str]:
+        """Why this run's speed figures are noisy (measured under contention that CPU
+        time and repeats could not correct); empty when they are not, or unknown."""
+        return list(self.measurement.get("noise") or [])
 
     @property
     def drivers(self) -> CostDrivers:

@@ -31,7 +31,7 @@ import random
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ from whichmodel.bench.lock import writer_lock
 from whichmodel.bench.probe import PeakMemory, probe_inference, timed_fit, uncached_embeddings
 from whichmodel.bench.record import RunRecord, run_key, settings_key
 from whichmodel.bench.spec import Budget, CandidateSpec, ExperimentSpec
+from whichmodel.bench.timing import MachineLoad
 from whichmodel.errors import SpecError, quote
+from whichmodel.threads import wait_policy
 
 # Settings through which a family takes its random seed, in order of preference.
 _SEED_SETTINGS = ("seed", "random_state")
@@ -141,14 +143,101 @@ def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bo
             env = environment()
             with RunDisplay(len(plan), len(plan) - len(todo), enabled=progress,
                           console=console) as display:
+                keep_to = None if spec.keep_models == "none" else Path(ledger_path)
                 for candidate, budget, seed, key in todo:
                     display.start(candidate.name, budget.label, seed)
                     record, predictions = run_one(spec, candidate, budget, seed, key,
-                                                  splits, env, experiment)
+                                                  splits, env, experiment, keep_to=keep_to)
                     ledger.write(record, predictions)
                     display.finished(record)
+                    if spec.keep_models == "best":
+                        _keep_median_only(ledger, Path(ledger_path),
+                                          [p[3] for p in plan if p[0].name == candidate.name
+                                           and p[1].label == budget.label])
         wanted = {p[3] for p in plan}
         return [r for r in ledger.records() if r.key in wanted]
+
+
+@dataclass
+class Remeasured:
+    """What `remeasure` did: rows whose speed figures were measured again, and the
+    choices it could not measure (no kept model), as ``"candidate @ budget"``."""
+
+    rows: int = 0
+    choices: int = 0
+    without_model: list[str] = field(default_factory=list)
+
+
+def remeasure(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bool = True
+              ) -> Remeasured:
+    """Measure the speed of every finished choice of ``spec`` again from its kept model
+    (`whichmodel.bench.kept`), training nothing: throughput, latency and the measurement
+    record of each of its rows are replaced; quality, stored predictions, training time
+    and memory stay. Seeds of one choice are one architecture at one size, so the kept
+    (median) seed's figures are written to every seed's row, which says so
+    (``measurement["remeasured_from"]``). For a quiet machine after a noisy bench, or
+    to measure on the hardware you deploy on (then make it ``measurement_hardware``)."""
+    from rich.progress import Progress
+
+    from whichmodel.bench import kept
+    from whichmodel.models.base import load_model
+
+    result = Remeasured()
+    plan = plan_runs(spec)
+    with writer_lock(ledger_path), Ledger(ledger_path) as ledger:
+        rows = {r.key: r for r in ledger.records() if r.status == "ok"}
+        choices: dict[tuple[str, str], list[str]] = {}
+        for candidate, budget, _, key in plan:
+            if key in rows:
+                choices.setdefault((candidate.name, budget.label), []).append(key)
+        if not choices:
+            return result
+        test = load_data(spec).test
+        env = environment()
+        with Progress(transient=True, disable=not progress) as bar:
+            task = bar.add_task("re-measuring", total=len(choices))
+            for (name, budget), keys in choices.items():
+                folder = next((f for f in (kept.kept_model(ledger_path, k) for k in keys) if f),
+                              None)
+                if folder is None:
+                    result.without_model.append(f"{name} @ {budget}")
+                    bar.advance(task)
+                    continue
+                m = spec.measure
+                probe = probe_inference(load_model(folder), test.texts,
+                                        batch_size=m.batch_size,
+                                        latency_samples=m.latency_samples, repeats=m.repeats,
+                                        threads=m.threads, throughput_items=m.throughput_items)
+                when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                for key in keys:
+                    row = rows[key]
+                    row.throughput_items_per_s = _round(probe.throughput_items_per_s, 2)
+                    row.latency_p50_ms = _round(probe.latency_p50_ms, 3)
+                    row.latency_p95_ms = _round(probe.latency_p95_ms, 3)
+                    row.measurement = {**probe.extra.get("measurement", {}),
+                                       "training": row.measurement.get("training"),
+                                       "remeasured_from": folder.name, "remeasured_at": when}
+                    row.environment = {**row.environment, "remeasured_on": env}
+                    ledger.write(row, keep_predictions=True)
+                    result.rows += 1
+                result.choices += 1
+                bar.advance(task)
+    return result
+
+
+def _keep_median_only(ledger: Ledger, ledger_path: Path, choice_keys: list[str]) -> None:
+    """Once every seed of one choice has finished, remove the kept models of all but its
+    median run (`CandidateSummary.best_record`): only then is the median known."""
+    from whichmodel.bench import kept
+    from whichmodel.summary import summarize
+
+    if any(ledger.status(k) is None for k in choice_keys):
+        return
+    rows = [r for r in ledger.records() if r.key in set(choice_keys) and r.status == "ok"]
+    if not rows:
+        return
+    median = summarize(rows)[0].best_record
+    kept.remove(ledger_path, [k for k in choice_keys if median is None or k != median.key])
 
 
 def _should_run(status: str | None, retry_failed: bool) -> bool:
@@ -230,12 +319,14 @@ def build_candidate(candidate: CandidateSpec, seed: int) -> Any:
 
 
 def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed: int,
-            key: str, splits: Splits, env: dict[str, Any], experiment: str | None = None
-            ) -> tuple[RunRecord, dict[str, Any]]:
+            key: str, splits: Splits, env: dict[str, Any], experiment: str | None = None,
+            *, keep_to: Path | None = None) -> tuple[RunRecord, dict[str, Any]]:
     """Sample, fit, predict the validation and test splits, score and probe one run: its
     ledger row and its per-item `Predictions` by split (``{"validation": ..., "test":
     ...}``; empty when it failed). Never raises for a failure of the candidate (it is
-    returned as a "failed" record)."""
+    returned as a "failed" record). With ``keep_to`` (the ledger's path) the fitted model
+    is saved beside it (`whichmodel.bench.kept`); a model that cannot be saved leaves the
+    run ok, with the reason in ``environment["kept_model"]``."""
     train, validation, test = splits.train, splits.validation, splits.test
     from whichmodel.evaluate import evaluate_predictions
     from whichmodel.metrics import score
@@ -257,10 +348,16 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
         fit_cache = (contextlib.nullcontext() if spec.measure.cache_train_embeddings
                      else uncached_embeddings())
         with PeakMemory() as memory:
-            with fit_cache:
+            with fit_cache, MachineLoad() as training_load:
                 record.train_seconds = timed_fit(model, sample.texts, sample.labels)
-            probe = probe_inference(model, test.texts, batch_size=spec.measure.batch_size,
-                                    latency_samples=spec.measure.latency_samples)
+            m = spec.measure
+            probe = probe_inference(model, test.texts, batch_size=m.batch_size,
+                                    latency_samples=m.latency_samples, repeats=m.repeats,
+                                    threads=m.threads, throughput_items=m.throughput_items)
+        # Training is timed on the wall clock (hardware hours are what it costs); the
+        # load beside it says whether a busy machine stretched it.
+        record.measurement = {**probe.extra.get("measurement", {}),
+                              "training": training_load.to_dict()}
         record.environment["peak_memory_method"] = memory.method
         record.environment["train_embeddings_cached"] = spec.measure.cache_train_embeddings
         record.peak_rss_mib = _round(memory.peak_mib, 1)
@@ -287,6 +384,15 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
             record.environment["validation"] = f"none: {splits.validation_note}"
         for name in record.quality:
             details.pop(name, None)
+        if keep_to is not None:
+            from whichmodel.bench import kept
+
+            d = spec.dataset  # so predict and evaluate read the fields the bench read
+            model.input_fields_ = {"text": d.text, "label": d.label, "label_sep": d.label_sep}
+            try:
+                kept.keep(model, keep_to, key)
+            except Exception as err:  # noqa: BLE001 - the run's figures are still good
+                record.environment["kept_model"] = f"not kept: {type(err).__name__}: {err}"
         record.metrics = {**details, "run_seconds": round(time.perf_counter() - started, 2)}
     except Exception as err:  # noqa: BLE001 - a failing candidate must not stop the bench
         record.status = "failed"
@@ -329,6 +435,7 @@ def environment() -> dict[str, Any]:
     }
     if hasattr(os, "sched_getaffinity"):
         env["usable_cores"] = len(os.sched_getaffinity(0))
+    env["omp_wait_policy"] = wait_policy()
     try:
         import psutil
 
@@ -337,7 +444,7 @@ def environment() -> dict[str, Any]:
         pass
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
-        env["torch_threads"] = torch.get_num_threads()
+        env["torch_threads"] = torch.get_num_threads()  # for training; probes: measure
         if torch.cuda.is_available():
             env["gpu"] = torch.cuda.get_device_name(0)
     return env

@@ -247,10 +247,15 @@ class ScenarioSpec(_Strict):
 
 
 class MeasureSpec(_Strict):
-    """How the probes measure: batch size for throughput, calls for latency."""
+    """How the probes measure: batch size for throughput, calls for latency, and the
+    fixed thread count and repeats that keep the figures steady on a busy machine
+    (`whichmodel.bench.timing`)."""
 
     batch_size: int = Field(32, ge=1)             # items per predict call (throughput)
     latency_samples: int = Field(50, ge=1)        # single-item calls timed (p50/p95)
+    repeats: int = Field(3, ge=1, le=50)          # timed passes; the median is kept
+    threads: int = Field(1, ge=1, le=1024)        # torch/BLAS threads while timing
+    throughput_items: int = Field(512, ge=1)      # texts per timed throughput pass
     # Reuse frozen-body embeddings of training texts across runs (fast); False makes
     # train_seconds of embedding-family runs exact. Inference is always timed uncached.
     cache_train_embeddings: bool = True
@@ -268,6 +273,9 @@ class ExperimentSpec(_Strict):
     hardware: str | None = None      # deployment hardware; same as scenario.hardware
     scenario: ScenarioSpec = Field(default_factory=ScenarioSpec)
     measure: MeasureSpec = Field(default_factory=MeasureSpec)
+    # Which fitted models to keep beside the ledger (`whichmodel.bench.kept`): "best" the
+    # median seed of each candidate × budget, "all", or "none".
+    keep_models: Literal["none", "best", "all"] = "best"
     source: str = Field("", exclude=True, repr=False)  # the spec file, for messages
 
     @field_validator("seeds")

@@ -21,6 +21,7 @@ examples:
   whichmodel bench spec.yaml --ledger runs/tickets.sqlite --quiet
   whichmodel bench spec.yaml --mlflow file:./mlruns       also log each row to MLflow
   whichmodel bench spec.yaml --no-retry-failed            leave failed runs as they are
+  whichmodel bench spec.yaml --remeasure     speeds again from the kept models, no training
 
 Interrupted (Ctrl-C, a crash, kill -9)? Run the same command again: finished runs are
 kept and skipped, only the rest run. Failed runs are retried unless --no-retry-failed.
@@ -55,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--retry-failed", action=argparse.BooleanOptionalAction,
                         default=True,
                         help="run keys recorded as failed again (default: yes)")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="measure throughput and latency of every finished choice "
+                             "again from its kept model (keep_models), training nothing: "
+                             "after a bench on a busy machine, or on the deployment hardware")
     parser.add_argument("--quiet", action="store_true",
                         help="no live progress; print only the summary")
     parser.set_defaults(func=run)
@@ -81,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--ledger {args.ledger} names a folder; give the ledger file, e.g. "
                          f"{Path(args.ledger) / 'runs.sqlite'}")
     ledger = Path(args.ledger) if args.ledger else default_ledger(args.spec)
+    if args.remeasure:
+        return _remeasure(spec, ledger, args)
     n_runs = len(plan_runs(spec))
     out = sys.stdout
     if not args.quiet:
@@ -125,6 +132,24 @@ def run(args: argparse.Namespace) -> int:
               "stored in the ledger for its experiment; --prices FILE replaces them)",
               file=out)
     return 0  # failed runs are results too (if some succeeded): listed above, retried
+
+
+def _remeasure(spec: ExperimentSpec, ledger: Path, args: argparse.Namespace) -> int:
+    """`bench --remeasure`: speed figures again from the kept models, nothing trained."""
+    from whichmodel.bench.runner import remeasure
+
+    if not ledger.is_file():
+        raise UsageError(f"--remeasure needs the ledger of an earlier bench; {ledger} does "
+                         "not exist (run the bench first, or give --ledger)")
+    done = remeasure(spec, ledger, progress=not args.quiet)
+    print(f"re-measured {done.choices} choice(s) ({done.rows} row(s)) in {printable(ledger)}")
+    if done.without_model:
+        shown = ", ".join(done.without_model[:5])
+        more = f" and {len(done.without_model) - 5} more" if len(done.without_model) > 5 else ""
+        print(printable(f"  no kept model, left as measured: {shown}{more} (keep_models: "
+                        "none, or runs from before kept models; rerun those into a new "
+                        "--ledger to keep them)"))
+    return 0 if done.choices or not done.without_model else 1
 
 
 def command_lines(argv: list[str], width: int | None = None, indent: str = "  ") -> list[str]:

@@ -219,10 +219,13 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
     style = "bold green" if rec.winner else "bold red"
     # Candidate names and labels are the user's: printed as text, never read as markup.
     console.print(Text(printable(rec.headline()), style=style))
+    if rec.why():
+        console.print(Text(printable(rec.why())))
     if rec.confirmation is not None:
         holds = rec.confirmation.bar_holds
         console.print(Text(printable(rec.confirmation.sentence()),
                            style="" if holds is None else ("green" if holds else "bold red")))
+    print_winner_model(rec)
     table = Table(title=f"{len(rec.verdicts)} choices at "
                         f"{rec.scenario.volume_per_month:,.0f} items/month, "
                         f"{rec.scenario.horizon_months:g} months, on {rec.scenario.hardware}")
@@ -242,15 +245,24 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
             verdict = Text(printable(f"qualifies, {cost_vs_winner(v, rec.scenario)}"))
         else:
             verdict = Text(printable("; ".join(v.failed)), style="red")
+        noisy = "*" if s.noise else ""  # explained below the table
         table.add_row(
             Text(printable(s.label)),
             ("—" if quality != quality else f"{quality:.3f}" if s.n_runs < 2
              else f"{quality:.3f} ± {0 if std != std else std:.3f}"),
-            _num(v.latency_p95_ms, "{:,.1f}"),
-            "API" if s.api_model else _num(s.drivers.throughput_items_per_s, "{:,.0f}"),
+            _num(v.latency_p95_ms, "{:,.1f}") + noisy,
+            "API" if s.api_model else _num(s.drivers.throughput_items_per_s, "{:,.0f}") + noisy,
             f"{s.n_labels:,.0f}", f"{c.annotation_usd:,.2f}", f"{c.training_usd:,.2f}",
             f"{c.inference_usd:,.2f}", f"{c.total_usd:,.2f}", verdict)
     console.print(table)
+    noisy = rec.noisy()
+    if noisy:
+        console.print(Text(printable(
+            "* measured noisy (the machine was too busy for CPU time and repeats to correct "
+            "it), so these speeds and what they cost may be off: "
+            + "; ".join(f"{s.label}: {s.noise[0]}" for s in noisy)
+            + ". Measure them again on a quiet machine: whichmodel bench SPEC --remeasure"),
+            style="yellow"))
     for v in rec.closest:
         console.print(f"[yellow]{plain(v.label)}[/] would qualify if: "
                       + plain("; ".join(in_flags(c, rec.scenario.metric)
@@ -270,6 +282,32 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
                   f" Hardware speed factors are assumptions; see prices.yaml.[/]")
     if failed_runs:
         console.print(f"[dim]{failed_runs} failed run(s) in the ledger were left out.[/]")
+
+
+def print_winner_model(rec: Any) -> None:
+    """Where the winner's kept model is and the commands that use it, printed plainly (a
+    path wrapped mid-argument cannot be copied); or how to get one when none was kept."""
+    from whichmodel.cli.bench import print_command
+    from whichmodel.terminal import printable
+
+    if rec.winner is None:
+        return
+    s = rec.winner.summary
+    if rec.winner_model is None:
+        print(f"No kept model of {printable(s.label)} in this ledger (keep_models: none, or "
+              "a ledger from before kept models); retrain it with `whichmodel train DATA "
+              f"--model {s.family} --out DIR`, or rerun the bench with keep_models: best.")
+        return
+    seed = s.best_record.seed if s.best_record else s.seeds[0]
+    print(f"model: {printable(rec.winner_model)}  ({printable(s.label)}, seed {seed}"
+          f"{f', the median of {s.n_runs} seeds' if s.n_runs > 1 else ''})")
+    data = rec.winner_data
+    evaluate = ["whichmodel", "evaluate", rec.winner_model, data.get("test_file", "DATA.csv")]
+    if data.get("label"):
+        evaluate += ["--label", str(data["label"])]
+    print_command(evaluate)
+    print_command(["whichmodel", "predict", rec.winner_model, "TEXTS.csv", "--out",
+                   "predictions.csv"])
 
 
 def in_flags(sentence: str, metric: str) -> str:
