@@ -35,7 +35,7 @@ def test_demo_pipeline_and_rerun_skips(tmp_path, capsys):
             command = words
             break
     assert command == ["whichmodel", "choose", str(tmp_path / "demo.sqlite"),
-                       "--min-accuracy", "0.85", "--volume", "1e8"]
+                       "--min-accuracy", "0.9", "--volume", "2e6"]
 
     stamps = {r.key: r.created_at for r in records}
     assert main(args) == 0  # rerun: nothing is trained again

@@ -27,9 +27,12 @@ def run_spec(folder: Path, spec: dict[str, Any]) -> list[RunRecord]:
 
 
 @pytest.fixture(scope="session")
-def real_records(banking77_slice: dict, tmp_path_factory) -> list[RunRecord]:
-    """2 candidates × 3 budgets × 2 seeds of real TF-IDF runs, plus one real failure."""
-    records = run_spec(tmp_path_factory.mktemp("report_runs"), {
+def real_ledger(banking77_slice: dict, tmp_path_factory) -> Path:
+    """A ledger of 2 candidates × 3 budgets × 2 seeds of real TF-IDF runs, with their
+    stored predictions (a validation split too: the spec's default), and one candidate
+    that fails for real."""
+    folder = tmp_path_factory.mktemp("report_runs")
+    run_spec(folder, {
         "dataset": {"train": str(banking77_slice["train"]), "test": str(banking77_slice["test"]),
                     "name": "banking77-slice", "text": "text", "label": "category"},
         "budgets": [4, 8, "all"], "seeds": [0, 1],
@@ -39,6 +42,15 @@ def real_records(banking77_slice: dict, tmp_path_factory) -> list[RunRecord]:
                        {"name": "tfidf-broken", "family": "tfidf",
                         "settings": {"min_df": 100_000}}],  # prunes every term
     })
+    return folder / "runs.sqlite"
+
+
+@pytest.fixture(scope="session")
+def real_records(real_ledger: Path) -> list[RunRecord]:
+    """The rows of `real_ledger`: its finished runs and one real failure."""
+    from whichmodel.bench.ledger import read_records
+
+    records = read_records(real_ledger)
     failed = [r for r in records if r.status == "failed"]
     assert {r.candidate for r in failed} == {"tfidf-broken"}, [r.error for r in records]
     # one failure is enough for the failed-runs section; keep the row count as before

@@ -161,6 +161,7 @@ def test_cli_report_writes_and_prints_the_path(real_records, tmp_path: Path,
     page = out.read_text(encoding="utf-8")
     assert "<title>Banking slice</title>" in page and "accuracy ≥ 0.85" in page
     assert "for 6 months" in page
+    assert "No intervals: these runs stored no per-item" in page  # rows alone, no evidence
     # choose, given the same flags, recommends what the report shows
     import json
 
@@ -305,3 +306,132 @@ def test_one_seed_shows_no_spread(real_records, scenario, prices) -> None:
     curve = plots.learning_curve_plot(summarize(one_seed), "accuracy", 0.8, 0.1,
                                       figure=True)
     assert curve.axes[0].get_ylabel() == "accuracy (one seed)"
+
+
+# -- every quality figure with its interval (issue #18) ------------------------------------
+def _table(page: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The candidate table's headings and, by choice label, its cells (HTML)."""
+    import html
+
+    body = re.search(r'<section id="candidates">(.*?)</section>', page, re.S).group(1)
+    heads = [html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", body)]
+    rows = {}
+    for row in re.findall(r'<tr class="[^"]*">(.*?)</tr>', body, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        rows[html.unescape(cells[0])] = cells
+    return heads, rows
+
+
+def _confirmed(ledger, scenario, prices):
+    from whichmodel.bench.question import open_question
+
+    question = open_question(ledger)
+    return question, question.confirm(recommend(question.records, scenario, prices))
+
+
+def test_every_choice_shows_the_interval_of_its_stored_predictions(real_ledger, scenario,
+                                                                    prices) -> None:
+    from whichmodel.bench.ledger import read_evidence
+    from whichmodel.intervals import bootstrap_interval
+
+    question, rec = _confirmed(real_ledger, scenario, prices)
+    page = render_report(rec, question.records, prices, ledger=real_ledger)
+    heads, rows = _table(page)
+    assert heads[3:7] == ["accuracy ± std, validation", "accuracy, test", "macro_f1, test",
+                          "ECE, test"]
+    assert len(rows) == len(rec.verdicts)
+    for cells in rows.values():  # every quality figure of every choice has one
+        assert all('<span class="ci">[' in cell for cell in cells[3:7]), cells[:7]
+    other = next(v for v in rec.verdicts if v.label != rec.winner.label)
+    cells = rows[other.label]
+    labels, runs = read_evidence(real_ledger, question.experiment, other.summary.run_keys)
+    assert len(runs) == 2 and len(labels) == 100
+    for metric, head in (("accuracy", "accuracy, test"), ("macro_f1", "macro_f1, test"),
+                         ("ece", "ECE, test")):
+        low, high = bootstrap_interval(runs, labels, metric)
+        assert low < high
+        assert cells[heads.index(head)].endswith(
+            f'<span class="ci">[{low:.3f}, {high:.3f}]</span>'), (metric, cells)
+    assert cells[heads.index("accuracy, test")].startswith(
+        f"{other.summary.test_quality('accuracy'):.3f}")
+    labels, runs = read_evidence(real_ledger, question.experiment, other.summary.run_keys,
+                                 "validation")
+    low, high = bootstrap_interval(runs, labels, "accuracy")
+    assert cells[heads.index("accuracy ± std, validation")].endswith(
+        f"[{low:.3f}, {high:.3f}]</span>")
+    # the winner's test interval is its confirmation's, shown in the table too
+    c = rec.confirmation
+    assert rows[rec.winner.label][heads.index("accuracy, test")].endswith(
+        f"[{c.low:.3f}, {c.high:.3f}]</span>")
+    assert "In brackets: the 95% bootstrap interval" in page
+    assert "100 test and 32 validation items" in page
+    assert "Error bars: the 95% bootstrap interval" in page  # Pareto plot
+    assert "Bands: the 95% bootstrap interval" in page  # learning curves
+
+
+def test_intervals_are_computed_once_per_choice_and_split(real_ledger, scenario, prices,
+                                                          monkeypatch) -> None:
+    import whichmodel.intervals
+
+    question, rec = _confirmed(real_ledger, scenario, prices)
+    calls = []
+    real = whichmodel.intervals.bootstrap_intervals
+
+    def counted(runs, y_true, metrics, **kwargs):
+        calls.append((len(y_true), tuple(metrics)))
+        return real(runs, y_true, metrics, **kwargs)
+
+    monkeypatch.setattr(whichmodel.intervals, "bootstrap_intervals", counted)
+    render_report(rec, question.records, prices, ledger=real_ledger)
+    on_test = [metrics for n, metrics in calls if n == 100]
+    on_validation = [metrics for n, metrics in calls if n == 32]
+    assert len(on_test) == len(on_validation) == len(rec.verdicts) == 6
+    # the winner's accuracy on test is the confirmation's interval, not a second one
+    assert sorted(on_test) == sorted([("accuracy", "macro_f1", "ece")] * 5
+                                     + [("macro_f1", "ece")])
+    assert set(on_validation) == {("accuracy",)}
+
+
+def test_runs_without_stored_predictions_show_the_point_alone(real_ledger, real_records,
+                                                              scenario, prices,
+                                                              tmp_path: Path) -> None:
+    from whichmodel.bench.ledger import Ledger, read_labels, read_predictions
+
+    rec = recommend(real_records, scenario, prices)
+    stored = rec.verdicts[-1].summary  # only this choice's runs stored their predictions
+    experiment = real_records[0].experiment
+    mixed = tmp_path / "mixed.sqlite"
+    with Ledger(mixed) as ledger:
+        for split in ("test", "validation"):
+            ledger.write_labels(experiment, split, read_labels(real_ledger, experiment, split))
+        for record in real_records:
+            ledger.write(record, {split: read_predictions(real_ledger, record.key, split)
+                                  for split in ("test", "validation")}
+                         if record.key in stored.run_keys else None)
+    page = render_report(rec, real_records, prices, ledger=mixed)
+    _, rows = _table(page)
+    for label, cells in rows.items():
+        assert ('class="ci"' in "".join(cells)) is (label == stored.label), label
+    assert f"{len(rows) - 1} choice(s) without one ran before predictions" in page
+    # a ledger without any: the figures alone, and the page says why
+    bare = tmp_path / "bare.sqlite"
+    with Ledger(bare) as ledger:
+        for record in real_records:
+            ledger.write(record)
+    page = render_report(rec, real_records, prices, ledger=bare)
+    assert 'class="ci"' not in page and "No intervals: these runs stored no per-item" in page
+    assert "Error bars: the" not in page and "Mean ± one standard deviation" in page
+
+
+def test_cli_report_shows_the_intervals_of_the_ledger(real_ledger, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    from whichmodel.cli import main
+
+    out = tmp_path / "report.html"
+    assert main(["report", str(real_ledger), "--out", str(out), "--min-accuracy", "0.8",
+                 "--max-latency-ms", "200"]) == 0
+    page = out.read_text(encoding="utf-8")
+    heads, rows = _table(page)
+    assert all('<span class="ci">[' in cells[heads.index("macro_f1, test")]
+               for cells in rows.values())
+    assert "On test: accuracy" in page  # the winner's confirmation, as before

@@ -56,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UsageError(f"--out {args.out} is a folder; give a file name ending in .html")
     recommendation, question, prices = recommend_for(args)
-    print(write_report(recommendation, question.records, prices, args.out, title=args.title))
+    print(write_report(recommendation, question.records, prices, args.out, title=args.title,
+                       ledger=question.ledger))
     return 0

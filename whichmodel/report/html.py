@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from whichmodel.report import class_plots, plots
+from whichmodel.report.choice_intervals import ChoiceIntervals, choice_intervals
 from whichmodel.report.sections import (
     CSS,
     DECODE_SCRIPT,
@@ -32,6 +33,7 @@ from whichmodel.report.sections import (
     methods_section,
     recommendation_section,
     sorted_verdicts,
+    table_metrics,
 )
 
 SECTIONS = (
@@ -48,17 +50,20 @@ SECTIONS = (
 
 
 def write_report(recommendation: Any, records: Sequence[Any], prices: Any,
-                 out_path: str | Path, *, title: str | None = None) -> Path:
+                 out_path: str | Path, *, title: str | None = None,
+                 ledger: str | Path | None = None) -> Path:
     """Write the report of ``recommendation`` to ``out_path``; return the path.
 
     The page shows the `Recommendation` it is given, never one of its own, so it says
     what `choose` said. ``records`` are the runs it was made from (the per-class figures,
     the failed runs and the header read them) and ``prices`` the table it was priced with
-    (the cost curves and the methods section). The file is written to a temporary sibling
-    and renamed into place, so a reader (or a browser refreshing it) never sees half a
-    report.
+    (the cost curves and the methods section). ``ledger``, the file the runs were read
+    from, gives every quality figure its bootstrap interval from the per-item predictions
+    stored there (`choice_intervals`); without it, or for runs that stored none, the
+    figures stand alone. The file is written to a temporary sibling and renamed into
+    place, so a reader (or a browser refreshing it) never sees half a report.
     """
-    page = render_report(recommendation, records, prices, title=title)
+    page = render_report(recommendation, records, prices, title=title, ledger=ledger)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -76,7 +81,7 @@ def write_report(recommendation: Any, records: Sequence[Any], prices: Any,
 
 
 def render_report(recommendation: Any, records: Sequence[Any], prices: Any, *,
-                  title: str | None = None) -> str:
+                  title: str | None = None, ledger: str | Path | None = None) -> str:
     """The report of ``recommendation`` as an HTML string (see `write_report`)."""
     from whichmodel.errors import DataError
 
@@ -95,21 +100,24 @@ def render_report(recommendation: Any, records: Sequence[Any], prices: Any, *,
     datasets = sorted({r.dataset for r in ok})
     title = title or f"Which model for {_short(datasets[0], 60)}?"
     featured = rec.winner or (closest_verdicts(rec) or [None])[0]
+    intervals = (ChoiceIntervals() if ledger is None else choice_intervals(
+        rec, ok, ledger, test_metrics=table_metrics(scenario.metric)))
 
     body = [
         _header(title, datasets, ok, prices),
-        _section("recommendation", "Recommendation", recommendation_section(rec, scenario)),
+        _section("recommendation", "Recommendation",
+                 recommendation_section(rec, scenario, intervals)),
         _section("candidates", "All candidates",
-                 candidate_table(rec, scenario, sorted_verdicts(rec))),
-        _section("pareto", "Quality vs total cost", _pareto(rec, scenario)),
+                 candidate_table(rec, scenario, sorted_verdicts(rec), intervals)),
+        _section("pareto", "Quality vs total cost", _pareto(rec, scenario, intervals)),
         _section("cost-volume", "Total cost vs volume",
                  _cost_volume(rec, scenario, prices)),
         _section("learning-curves", "Learning curves",
-                 _learning_curves(summaries, scenario, prices)),
+                 _learning_curves(summaries, scenario, prices, intervals)),
         _section("per-class-f1", "Per-class F1", _per_class(featured, rec, ok)),
         _section("confusion", "Confusions", _confusion(featured, rec, ok)),
         _section("failed-runs", "Failed runs", failed_runs_section(records)),
-        _section("methods", "Methods", methods_section(ok, scenario, prices, rec)),
+        _section("methods", "Methods", methods_section(ok, scenario, prices, rec, intervals)),
     ]
     nav = "".join(f'<a href="#{sid}">{escape(name)}</a>' for sid, name in SECTIONS)
     return (
@@ -165,18 +173,36 @@ def _figure(png: bytes | None, alt: str, caption: str, missing: str) -> str:
             f"<figcaption>{caption}</figcaption></figure>")
 
 
-def _pareto(rec: Any, scenario: Any) -> str:
+def _plotted_intervals(summaries: Sequence[Any], metric: str,
+                       intervals: ChoiceIntervals) -> dict[str, tuple[float, float] | None]:
+    """By choice label, the interval of the quality the plots show (on `selected_on`)."""
+    return {plots.label_of(s): intervals.get(s, s.selected_on, metric) for s in summaries}
+
+
+def _bars_said(intervals: ChoiceIntervals, shown: dict[str, Any], what: str) -> str:
+    """How the caption names the plots' bars or bands."""
+    have = [v is not None for v in shown.values()]
+    if not any(have):
+        return ""
+    where = "" if all(have) else " where the runs stored predictions, else ± one std"
+    return (f" {what}: the {intervals.level:.0%} bootstrap interval of each mean (over "
+            f"items and seeds){where}.")
+
+
+def _pareto(rec: Any, scenario: Any, intervals: ChoiceIntervals) -> str:
+    shown = _plotted_intervals([v.summary for v in rec.verdicts], scenario.metric, intervals)
     png = plots.pareto_plot(
         rec.verdicts, rec.pareto, rec.winner, scenario.metric, scenario.min_quality,
         f"{scenario.metric} vs total cost over {scenario.horizon_months:g} months at "
-        f"{plots.fmt_volume(scenario.volume_per_month)} items/month")
+        f"{plots.fmt_volume(scenario.volume_per_month)} items/month",
+        intervals=shown, level=intervals.level)
     frontier = ", ".join(escape(plots.label_of(s)) for s in rec.pareto) or "none"
     return _figure(png, "Pareto plot of quality against total cost",
                    "Each point is a candidate at a label budget; hollow points fail a "
                    "constraint; the grey line joins the Pareto frontier (no other point "
                    "costs at most as much and is at least as good, with one of the two "
                    "strictly better; totals within half a cent or 0.05% count as the same "
-                   f"cost): {frontier}.",
+                   f"cost): {frontier}.{_bars_said(intervals, shown, 'Error bars')}",
                    "No candidate has a quality score to plot.")
 
 
@@ -243,13 +269,18 @@ def _items(sentences: Sequence[str]) -> str:
             + "</ul>")
 
 
-def _learning_curves(summaries: Sequence[Any], scenario: Any, prices: Any) -> str:
+def _learning_curves(summaries: Sequence[Any], scenario: Any, prices: Any,
+                     intervals: ChoiceIntervals) -> str:
     usd_per_label = float(getattr(prices, "usd_per_label", 0.0) or 0.0)
+    shown = _plotted_intervals([s for s in summaries if s.n_labels > 0], scenario.metric,
+                               intervals)
     png = plots.learning_curve_plot(summaries, scenario.metric, scenario.min_quality,
-                                    usd_per_label)
+                                    usd_per_label, intervals=shown, level=intervals.level)
     budgets = sorted({s.budget for s in summaries})
-    spread = ("Mean ± one standard deviation over seeds." if any(s.n_runs >= 2 for s in
-                                                                 summaries)
+    bands = _bars_said(intervals, shown, "Bands")
+    seeds = any(s.n_runs >= 2 for s in summaries)
+    spread = (f"{'Mean over seeds' if seeds else 'One seed per budget'}.{bands}" if bands
+              else "Mean ± one standard deviation over seeds." if seeds
               else "One seed per budget, so no spread is shown.")
     return _figure(
         png, "Learning curves: quality against number of labels",

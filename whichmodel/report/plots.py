@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -106,14 +106,29 @@ def _quality_std(summary: Any, metric: str) -> float:
     return float(std)
 
 
+Intervals = Mapping[str, "tuple[float, float] | None"]  # choice label -> (low, high)
+
+
+def _interval_bar(quality: float, interval: tuple[float, float] | None) -> Any:
+    """The asymmetric error bar of ``interval`` around ``quality`` (matplotlib's
+    ``yerr`` of one point), or None."""
+    if interval is None:
+        return None
+    return [[max(quality - interval[0], 0.0)], [max(interval[1] - quality, 0.0)]]
+
+
 def pareto_plot(verdicts: Sequence[Any], pareto: Sequence[Any], winner: Any | None,
                 metric: str, min_quality: float | None, title: str, *,
-                figure: bool = False) -> Any:
+                figure: bool = False, intervals: Intervals | None = None,
+                level: float = 0.95) -> Any:
     """Quality against total cost over the horizon (log x), Pareto frontier connected.
 
     Points that fail a constraint are drawn hollow so the eye goes to what qualifies.
-    PNG bytes, or the matplotlib `Figure` itself with ``figure=True``.
+    Error bars: each point's ``level`` bootstrap interval from ``intervals`` (by choice
+    label), else ± one std over seeds. PNG bytes, or the matplotlib `Figure` itself with
+    ``figure=True``.
     """
+    intervals = intervals or {}
     points = [(v, v.summary.quality(metric)) for v in verdicts]
     points = [(v, q) for v, q in points if q is not None and not math.isnan(q)]
     if not points:
@@ -125,7 +140,9 @@ def pareto_plot(verdicts: Sequence[Any], pareto: Sequence[Any], winner: Any | No
     for v, q in points:
         color = colors[v.summary.candidate]
         std = _quality_std(v.summary, metric)
-        ax.errorbar(x_by_label[label_of(v.summary)], q, yerr=std if std > 0 else None,
+        bar = _interval_bar(q, intervals.get(label_of(v.summary)))
+        ax.errorbar(x_by_label[label_of(v.summary)], q,
+                    yerr=bar if bar is not None else std if std > 0 else None,
                     fmt="o", ms=7, mfc=color if v.qualifies else "white", mec=color,
                     ecolor=color, elinewidth=1, capsize=2, zorder=3)
     frontier = sorted((s for s in pareto if label_of(s) in x_by_label),
@@ -143,7 +160,9 @@ def pareto_plot(verdicts: Sequence[Any], pareto: Sequence[Any], winner: Any | No
                    label=f"quality bar ({metric} ≥ {min_quality:g})")
     scale = _money_axis(ax, "x", list(x_by_label.values()))
     ax.set_xlabel(f"total cost over the horizon (USD, {scale} scale)")
-    ax.set_ylabel(quality_axis_label(metric, [v.summary for v, _ in points]))
+    ax.set_ylabel(quality_axis_label(metric, [v.summary for v, _ in points],
+                                     _covered(intervals, [v.summary for v, _ in points]),
+                                     level))
     ax.set_title(title, fontsize=11)
     ax.grid(True, which="both", alpha=0.25)
     ax.margins(x=0.12, y=0.08)
@@ -327,12 +346,16 @@ def _switch_callouts(ax: Any, switches: Sequence[CostSwitch]) -> None:
 
 
 def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: float | None,
-                        usd_per_label: float, *, figure: bool = False) -> Any:
-    """Quality against labels per candidate (±std band), annotation cost on the top axis.
+                        usd_per_label: float, *, figure: bool = False,
+                        intervals: Intervals | None = None, level: float = 0.95) -> Any:
+    """Quality against labels per candidate, annotation cost on the top axis. The band:
+    each budget's ``level`` bootstrap interval from ``intervals`` (by choice label) where
+    every budget of the candidate has one, else ± one std over seeds.
 
     Returns None when no candidate was run at two or more label budgets: one point is not
     a curve, and the page says so instead. PNG bytes, or the `Figure` with ``figure=True``.
     """
+    intervals = intervals or {}
     from whichmodel.choose import learning_curve, smallest_budget_meeting
 
     names = sorted({s.candidate for s in summaries})
@@ -354,7 +377,9 @@ def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: floa
         n, mean, std = (np.array(col, dtype=float) for col in zip(*points))
         std = np.nan_to_num(std)
         ax.plot(n, mean, "o-", color=color, lw=2, ms=5, label=mpl_text(name))
-        ax.fill_between(n, mean - std, mean + std, color=color, alpha=0.15, lw=0)
+        band = _curve_band(summaries, name, metric, intervals)
+        low, high = band if band is not None else (mean - std, mean + std)
+        ax.fill_between(n, low, high, color=color, alpha=0.15, lw=0)
         if min_quality is None:
             continue
         best = smallest_budget_meeting(summaries, name, metric, min_quality)
@@ -377,7 +402,8 @@ def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: floa
         ax.set_xticks(sorted(set(counts)))
         ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("labelled training examples (log scale)")
-    ax.set_ylabel(quality_axis_label(metric, summaries))
+    ax.set_ylabel(quality_axis_label(metric, summaries, _covered(intervals, [
+        s for s in summaries if s.n_labels > 0]), level))
     if usd_per_label and usd_per_label > 0:
         top = ax.secondary_xaxis("top", functions=(lambda n: n * usd_per_label,
                                                    lambda usd: usd / usd_per_label))
@@ -400,10 +426,37 @@ def learning_curve_plot(summaries: Sequence[Any], metric: str, min_quality: floa
     return fig if figure else to_png(fig)
 
 
-def quality_axis_label(metric: str, summaries: Sequence[Any]) -> str:
+def _curve_band(summaries: Sequence[Any], candidate: str, metric: str,
+                intervals: Intervals) -> tuple[np.ndarray, np.ndarray] | None:
+    """(lows, highs) of the candidate's learning-curve points, in the curve's order
+    (`learning_curve`'s), when every point has an interval; else None."""
+    own = sorted((float(s.n_labels), s.quality(metric), _quality_std(s, metric), label_of(s))
+                 for s in summaries if s.candidate == candidate and s.n_labels > 0
+                 and not math.isnan(s.quality(metric)))
+    found = [intervals.get(label) for *_, label in own]
+    if not found or any(f is None for f in found):
+        return None
+    return np.array([f[0] for f in found]), np.array([f[1] for f in found])
+
+
+def _covered(intervals: Intervals, summaries: Sequence[Any]) -> str:
+    """"all", "some" or "none": how many of ``summaries`` have an interval to draw."""
+    have = [intervals.get(label_of(s)) is not None for s in summaries]
+    return "all" if have and all(have) else "some" if any(have) else "none"
+
+
+def quality_axis_label(metric: str, summaries: Sequence[Any], intervals: str = "none",
+                       level: float = 0.95) -> str:
     """``accuracy (mean ± std over seeds)``, or ``accuracy (one seed)`` when no choice was
-    run with two seeds or more: a spread of one run is no spread, and 0.000 would claim one."""
+    run with two seeds or more: a spread of one run is no spread, and 0.000 would claim one.
+    With ``intervals`` ("all" or "some" of the points have one) it says the bars or bands
+    are those bootstrap intervals (where stored, else ± std)."""
     spread = any(getattr(s, "n_runs", 1) >= 2 for s in summaries)
+    mean = "mean over seeds" if spread else "one seed"
+    if intervals == "all":
+        return f"{metric} ({mean}; {level:.0%} interval)"
+    if intervals == "some":
+        return f"{metric} ({mean}; {level:.0%} interval where stored, else ± std)"
     return f"{metric} (mean ± std over seeds)" if spread else f"{metric} (one seed)"
 
 

@@ -12,6 +12,8 @@ from html import escape
 from typing import Any
 
 from whichmodel.choose import cost_vs_winner
+from whichmodel.intervals import N_RESAMPLES
+from whichmodel.report.choice_intervals import ChoiceIntervals, interval_text
 from whichmodel.report.plots import fmt_usd, fmt_volume, label_of
 
 CSS = """
@@ -46,6 +48,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.winner td{background:var(--win);font-weight:600}
 .ok{color:var(--ok)}.bad{color:var(--bad)}.muted,.note{color:var(--muted)}
 .note{font-style:italic}
+.ci{display:block;font-size:11px;font-weight:400;color:var(--muted)}
 figure{margin:8px 0 4px;text-align:center}
 figure img{max-width:100%;height:auto;border:1px solid var(--line);border-radius:6px}
 figcaption{font-size:13px;color:var(--muted);margin-top:6px;text-align:left}
@@ -73,12 +76,27 @@ def _num(value: float | None, fmt: str = "{:.3f}") -> str:
 
 
 def quality_text(summary: Any, metric: str) -> str:
-    """``0.912 ± 0.004`` for the metric, mean ± std over seeds."""
+    """``0.912 ± 0.004`` for the metric, mean ± std over seeds (on `selected_on`)."""
     std = summary.quality_std(metric)
     mean = summary.quality(metric)
     if math.isnan(std) or summary.n_runs < 2:
         return _num(mean)
     return f"{_num(mean)} ± {_num(std)}"
+
+
+def with_interval(text: str, interval: tuple[float, float] | None) -> str:
+    """A table cell's figure with its interval under it (``0.912`` / ``[0.901, 0.922]``),
+    or the figure alone when the runs stored no predictions to bootstrap."""
+    if interval is None:
+        return text
+    return f'{text}<span class="ci">{interval_text(interval)}</span>'
+
+
+def quality_said(summary: Any, metric: str, intervals: ChoiceIntervals | None) -> str:
+    """``0.912 ± 0.004 [0.901, 0.922]`` in a sentence: the mean (± std) on `selected_on`
+    and its interval there, when there is one."""
+    found = (intervals or ChoiceIntervals()).get(summary, summary.selected_on, metric)
+    return quality_text(summary, metric) + (f" {interval_text(found)}" if found else "")
 
 
 def constraints_of(scenario: Any) -> list[str]:
@@ -128,8 +146,10 @@ def closest_verdicts(rec: Any) -> list[Any]:
     return out
 
 
-def recommendation_section(rec: Any, scenario: Any) -> str:
-    """The answer in one sentence, the constraints, and why every other candidate lost."""
+def recommendation_section(rec: Any, scenario: Any,
+                           intervals: ChoiceIntervals | None = None) -> str:
+    """The answer in one sentence, the constraints, and why every other candidate lost;
+    quality figures with their ``intervals`` where the ledger gave them."""
     metric = scenario.metric
     constraints = "".join(f"<li>{escape(c)}</li>" for c in constraints_of(scenario))
     parts = []
@@ -148,7 +168,7 @@ def recommendation_section(rec: Any, scenario: Any) -> str:
         on = f" on {w.selected_on}" if w.selected_on == "validation" else ""
         parts.append(
             f'<p class="verdict">Deploy <b>{escape(label_of(w))}</b>: {why} — '
-            f"{metric} {quality_text(w, metric)}{on}{latency}, "
+            f"{metric} {quality_said(w, metric, intervals)}{on}{latency}, "
             f"<b>{fmt_usd(c.total_usd)}</b> over {scenario.horizon_months:g} months "
             f"({fmt_usd(c.annotation_usd)} annotation, {fmt_usd(c.training_usd)} training, "
             f"{fmt_usd(c.inference_usd)} inference).{nxt}</p>")
@@ -162,8 +182,10 @@ def recommendation_section(rec: Any, scenario: Any) -> str:
         items = []
         for v in closest_verdicts(rec):
             changes = list(getattr(v, "what_would_have_to_change", None) or v.failed)
+            on = (" on validation" if v.summary.selected_on == "validation" else "")
             items.append(f"<li><b>{escape(label_of(v.summary))}</b> ({metric} "
-                         f"{quality_text(v.summary, metric)}, {fmt_usd(v.cost.total_usd)}): "
+                         f"{quality_said(v.summary, metric, intervals)}{on}, "
+                         f"{fmt_usd(v.cost.total_usd)}): "
                          + "; or ".join(escape(x) for x in changes) + "</li>")
         parts.append(f'<ul class="compact">{"".join(items) or "<li>none</li>"}</ul>')
     parts.append(f'<h3>Constraints</h3><ul class="compact">{constraints}</ul>')
@@ -181,13 +203,29 @@ def recommendation_section(rec: Any, scenario: Any) -> str:
     return "\n".join(parts)
 
 
-def candidate_table(rec: Any, scenario: Any, verdicts: Sequence[Any]) -> str:
-    """Every candidate@budget with its measured numbers, its costs, and its verdict."""
+def table_metrics(metric: str) -> list[str]:
+    """The quality figures the candidate table shows on test: the scenario's metric, the
+    other of accuracy and macro-F1, and ECE (what `choice_intervals` bootstraps)."""
+    return [metric, "macro_f1" if metric == "accuracy" else "accuracy", "ece"]
+
+
+def candidate_table(rec: Any, scenario: Any, verdicts: Sequence[Any],
+                    intervals: ChoiceIntervals | None = None) -> str:
+    """Every candidate@budget with its measured numbers, its costs, and its verdict.
+
+    Quality is shown on validation (the scenario's metric, what the choice was made on)
+    and on test when the runs have a validation split, on test alone otherwise; each
+    figure with its bootstrap interval from ``intervals`` where the ledger gave one.
+    """
     metric = scenario.metric
-    other = "macro_f1" if metric == "accuracy" else "accuracy"
+    other = table_metrics(metric)[1]
+    intervals = intervals or ChoiceIntervals()
     spread = any(v.summary.n_runs >= 2 for v in verdicts)
-    head = ["candidate @ budget", "labels", "runs", f"{metric} ± std" if spread else metric,
-            other, "ECE",
+    validated = any(v.summary.selected_on == "validation" for v in verdicts)
+    chosen_on = f"{metric} ± std" if spread else metric
+    quality_head = ([f"{chosen_on}, validation", f"{metric}, test", f"{other}, test",
+                     "ECE, test"] if validated else [chosen_on, other, "ECE"])
+    head = ["candidate @ budget", "labels", "runs", *quality_head,
             "p50 ms", "p95 ms", "items/s", "train s", "annotation", "training",
             "inference", "total", "verdict"]
     rows = []
@@ -204,10 +242,11 @@ def candidate_table(rec: Any, scenario: Any, verdicts: Sequence[Any]) -> str:
         notes = getattr(c, "notes", None) or []
         notes = [notes] if isinstance(notes, str) else list(notes)
         cells = [
-            escape(label_of(s)), f"{s.n_labels:,.0f}", str(s.n_runs), quality_text(s, metric),
-            _num(getattr(s, other, None)), _num(getattr(s, "ece", None)),
-            _num(s.drivers.latency_p50_ms, "{:.2f}"), _num(s.drivers.latency_p95_ms, "{:.2f}"),
-            _num(s.drivers.throughput_items_per_s, "{:,.0f}"),
+            escape(label_of(s)), f"{s.n_labels:,.0f}", str(s.n_runs),
+            *_quality_cells(s, metric, validated, intervals),
+            *(_noisy(s, _num(value, fmt)) for value, fmt in (
+                (s.drivers.latency_p50_ms, "{:.2f}"), (s.drivers.latency_p95_ms, "{:.2f}"),
+                (s.drivers.throughput_items_per_s, "{:,.0f}"))),
             _num(s.drivers.train_seconds, "{:.2f}"),
             fmt_usd(c.annotation_usd), fmt_usd(c.training_usd), fmt_usd(c.inference_usd),
             f'<b title="{escape(" ".join(map(str, notes)))}">{fmt_usd(c.total_usd)}</b>',
@@ -219,11 +258,49 @@ def candidate_table(rec: Any, scenario: Any, verdicts: Sequence[Any]) -> str:
     ths = "".join(f"<th>{escape(h)}</th>" for h in head)
     return (f'<div class="scroll"><table><thead><tr>{ths}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>'
-            '<p class="muted">Quality, latency, throughput and train seconds are measured '
+            f'<p class="muted">{interval_note(intervals, verdicts, validated)}'
+            f"{noisy_note(verdicts)}"
+            "Quality, latency, throughput and train seconds are measured "
             "(mean over seeds); dollars are computed from the price table for "
             f"{fmt_volume(scenario.volume_per_month)} items/month over "
             f"{scenario.horizon_months:g} months. Hover a total for the cost model's "
             "notes.</p>")
+
+
+def _quality_cells(s: Any, metric: str, validated: bool,
+                   intervals: ChoiceIntervals) -> list[str]:
+    """The candidate table's quality cells of the choice ``s``: the scenario's metric on
+    validation (mean ± std, what the choice was made on) when the table has that column,
+    then every `table_metrics` figure on test, each with its interval."""
+    def on_test(name: str, text: str | None = None) -> str:
+        shown = _num(s.test_quality(name)) if text is None else text
+        return with_interval(shown, intervals.get(s, "test", name))
+
+    others = [on_test(name) for name in table_metrics(metric)[1:]]
+    if not validated:
+        return [on_test(metric, quality_text(s, metric)), *others]
+    if s.selected_on != "validation":  # rows without a validation split beside some with
+        return ["–", on_test(metric, quality_text(s, metric)), *others]
+    return [with_interval(quality_text(s, metric), intervals.get(s, "validation", metric)),
+            on_test(metric), *others]
+
+
+def interval_note(intervals: ChoiceIntervals, verdicts: Sequence[Any],
+                  validated: bool) -> str:
+    """What the brackets under the quality figures are, or why there are none."""
+    chosen = (" Choices are made on validation; test is what a deployment can expect."
+              if validated else "")
+    if not intervals:
+        return ("No intervals: these runs stored no per-item predictions (an older "
+                f"whichmodel ran them, or the report was given no ledger).{chosen} ")
+    splits = " and ".join(f"{intervals.n_items[split]:,} {split}" for split in
+                          ("test", "validation") if split in intervals.n_items)
+    missing = [v for v in verdicts if not intervals.has(v.summary, "test")]
+    gap = (f" {len(missing)} choice(s) without one ran before predictions were stored."
+           if missing else "")
+    return (f"In brackets: the {intervals.level:.0%} bootstrap interval of each mean, "
+            f"resampling the {splits} items (and the seeds, when several) from the "
+            f"predictions the bench stored.{gap}{chosen} ")
 
 
 def failed_runs_section(records: Sequence[Any]) -> str:
@@ -264,7 +341,8 @@ def machine_of(environment: dict[str, Any] | None) -> str:
     return ", ".join(parts) or "unknown machine (no environment recorded)"
 
 
-def methods_section(ok: Sequence[Any], scenario: Any, prices: Any, rec: Any) -> str:
+def methods_section(ok: Sequence[Any], scenario: Any, prices: Any, rec: Any,
+                    intervals: ChoiceIntervals | None = None) -> str:
     """Which numbers are measured where, and which come from the dated price table."""
     machines = sorted({machine_of(r.environment) for r in ok})
     n_test = sorted({r.n_test for r in ok if r.n_test})
@@ -287,6 +365,11 @@ def methods_section(ok: Sequence[Any], scenario: Any, prices: Any, rec: Any) -> 
         + "; train seconds; throughput at "
         f"batch size {', '.join(map(str, batch)) or 'as configured'}; single-item latency "
         "p50/p95; peak memory; tokens per item for LLM candidates.",
+        *([f"<b>Intervals</b> ({intervals.level:.0%}, in brackets under a quality figure):"
+           f" the percentile bootstrap of the mean over seeds, {N_RESAMPLES:,} resamples of the "
+           "evaluation items with replacement (the same items for every seed) and, with "
+           "several seeds, of the seeds, each resample scored from the per-item "
+           "predictions stored in the ledger."] if intervals else []),
         f"<b>From the price table dated {escape(str(getattr(prices, 'date', '?')))}</b>: "
         f"annotation at {fmt_usd(getattr(prices, 'usd_per_label', 0.0))} per label"
         + (f" ({escape(label_source)})" if label_source else "")
@@ -304,3 +387,21 @@ def methods_section(ok: Sequence[Any], scenario: Any, prices: Any, rec: Any) -> 
                  "assumptions, not measurements: benchmark on the target hardware for "
                  "numbers you can rely on.")
     return f'<ul class="compact">{"".join(f"<li>{i}</li>" for i in items)}</ul>'
+
+
+def _noisy(summary: Any, cell: str) -> str:
+    """A speed cell, marked when its runs were measured noisy (the reason on hover)."""
+    if not summary.noise:
+        return cell
+    return f'<span title="{escape("; ".join(summary.noise))}">{cell}*</span>'
+
+
+def noisy_note(verdicts: Any) -> str:
+    """The sentence under the table naming the choices measured noisy, if any."""
+    noisy = [v.summary for v in verdicts if v.summary.noise]
+    if not noisy:
+        return ""
+    listed = "; ".join(f"{escape(label_of(s))}: {escape(s.noise[0])}" for s in noisy)
+    return ("* Measured noisy: the machine was too busy for CPU time and repeats to "
+            f"correct it, so these speeds and their costs may be off ({listed}). Measure "
+            "them again on a quiet machine: <code>whichmodel bench SPEC --remeasure</code>. ")
