@@ -71,9 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # What the demo writes into its folder: the ledger (with SQLite's side files and the
-# bench lock) and the report. A folder holding anything else is not an earlier demo.
+# bench lock), its kept models and the report. Anything else means not an earlier demo.
 DEMO_FILES = ("demo.sqlite", "demo.sqlite-wal", "demo.sqlite-shm", "demo.sqlite-journal",
-              "demo.sqlite.lock", "report.html")
+              "demo.sqlite.lock", "demo.models", "report.html")
 
 
 def check_demo_folder(out: Path) -> Path:
