@@ -224,6 +224,22 @@ def probe_inference(model: Any, texts: Sequence[str], *, batch_size: int = 32,
     return probe
 
 
+def measured_probe(model: Any, texts: Sequence[str], measure: Any) -> InferenceProbe:
+    """`probe_inference` with a spec's `MeasureSpec` settings (the bench and
+    ``--remeasure`` measure alike)."""
+    return probe_inference(model, texts, batch_size=measure.batch_size,
+                           latency_samples=measure.latency_samples, repeats=measure.repeats,
+                           threads=measure.threads, throughput_items=measure.throughput_items)
+
+
+def set_speed(record: Any, probe: InferenceProbe) -> None:
+    """Copy the probe's speed figures onto a ledger row, rounded as the ledger keeps them."""
+    for name, digits in (("throughput_items_per_s", 2), ("latency_p50_ms", 3),
+                         ("latency_p95_ms", 3)):
+        value = getattr(probe, name)
+        setattr(record, name, None if value is None else round(float(value), digits))
+
+
 def _items_per_second(predictor: Any, sample: list[str], clock: Any,
                       min_seconds: float) -> float | None:
     """Items per second on ``clock``: whole passes over ``sample`` until ``min_seconds``

@@ -31,7 +31,7 @@ import random
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,13 @@ from whichmodel.bench.ledger import (
     Ledger,
 )
 from whichmodel.bench.lock import writer_lock
-from whichmodel.bench.probe import PeakMemory, probe_inference, timed_fit, uncached_embeddings
+from whichmodel.bench.probe import (
+    PeakMemory,
+    measured_probe,
+    set_speed,
+    timed_fit,
+    uncached_embeddings,
+)
 from whichmodel.bench.record import RunRecord, run_key, settings_key
 from whichmodel.bench.spec import Budget, CandidateSpec, ExperimentSpec
 from whichmodel.bench.timing import MachineLoad
@@ -156,73 +162,6 @@ def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bo
                                            and p[1].label == budget.label])
         wanted = {p[3] for p in plan}
         return [r for r in ledger.records() if r.key in wanted]
-
-
-@dataclass
-class Remeasured:
-    """What `remeasure` did: rows whose speed figures were measured again, and the
-    choices it could not measure (no kept model), as ``"candidate @ budget"``."""
-
-    rows: int = 0
-    choices: int = 0
-    without_model: list[str] = field(default_factory=list)
-
-
-def remeasure(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bool = True
-              ) -> Remeasured:
-    """Measure the speed of every finished choice of ``spec`` again from its kept model
-    (`whichmodel.bench.kept`), training nothing: throughput, latency and the measurement
-    record of each of its rows are replaced; quality, stored predictions, training time
-    and memory stay. Seeds of one choice are one architecture at one size, so the kept
-    (median) seed's figures are written to every seed's row, which says so
-    (``measurement["remeasured_from"]``). For a quiet machine after a noisy bench, or
-    to measure on the hardware you deploy on (then make it ``measurement_hardware``)."""
-    from rich.progress import Progress
-
-    from whichmodel.bench import kept
-    from whichmodel.models.base import load_model
-
-    result = Remeasured()
-    plan = plan_runs(spec)
-    with writer_lock(ledger_path), Ledger(ledger_path) as ledger:
-        rows = {r.key: r for r in ledger.records() if r.status == "ok"}
-        choices: dict[tuple[str, str], list[str]] = {}
-        for candidate, budget, _, key in plan:
-            if key in rows:
-                choices.setdefault((candidate.name, budget.label), []).append(key)
-        if not choices:
-            return result
-        test = load_data(spec).test
-        env = environment()
-        with Progress(transient=True, disable=not progress) as bar:
-            task = bar.add_task("re-measuring", total=len(choices))
-            for (name, budget), keys in choices.items():
-                folder = next((f for f in (kept.kept_model(ledger_path, k) for k in keys) if f),
-                              None)
-                if folder is None:
-                    result.without_model.append(f"{name} @ {budget}")
-                    bar.advance(task)
-                    continue
-                m = spec.measure
-                probe = probe_inference(load_model(folder), test.texts,
-                                        batch_size=m.batch_size,
-                                        latency_samples=m.latency_samples, repeats=m.repeats,
-                                        threads=m.threads, throughput_items=m.throughput_items)
-                when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                for key in keys:
-                    row = rows[key]
-                    row.throughput_items_per_s = _round(probe.throughput_items_per_s, 2)
-                    row.latency_p50_ms = _round(probe.latency_p50_ms, 3)
-                    row.latency_p95_ms = _round(probe.latency_p95_ms, 3)
-                    row.measurement = {**probe.extra.get("measurement", {}),
-                                       "training": row.measurement.get("training"),
-                                       "remeasured_from": folder.name, "remeasured_at": when}
-                    row.environment = {**row.environment, "remeasured_on": env}
-                    ledger.write(row, keep_predictions=True)
-                    result.rows += 1
-                result.choices += 1
-                bar.advance(task)
-    return result
 
 
 def _keep_median_only(ledger: Ledger, ledger_path: Path, choice_keys: list[str]) -> None:
@@ -350,10 +289,7 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
         with PeakMemory() as memory:
             with fit_cache, MachineLoad() as training_load:
                 record.train_seconds = timed_fit(model, sample.texts, sample.labels)
-            m = spec.measure
-            probe = probe_inference(model, test.texts, batch_size=m.batch_size,
-                                    latency_samples=m.latency_samples, repeats=m.repeats,
-                                    threads=m.threads, throughput_items=m.throughput_items)
+            probe = measured_probe(model, test.texts, spec.measure)
         # Training is timed on the wall clock (hardware hours are what it costs); the
         # load beside it says whether a busy machine stretched it.
         record.measurement = {**probe.extra.get("measurement", {}),
@@ -361,9 +297,7 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
         record.environment["peak_memory_method"] = memory.method
         record.environment["train_embeddings_cached"] = spec.measure.cache_train_embeddings
         record.peak_rss_mib = _round(memory.peak_mib, 1)
-        record.throughput_items_per_s = _round(probe.throughput_items_per_s, 2)
-        record.latency_p50_ms = _round(probe.latency_p50_ms, 3)
-        record.latency_p95_ms = _round(probe.latency_p95_ms, 3)
+        set_speed(record, probe)
         record.input_tokens_per_item = probe.input_tokens_per_item
         record.output_tokens_per_item = probe.output_tokens_per_item
         record.api_model = getattr(model, "api_model_", None)

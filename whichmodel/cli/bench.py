@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _remeasure(spec: ExperimentSpec, ledger: Path, args: argparse.Namespace) -> int:
     """`bench --remeasure`: speed figures again from the kept models, nothing trained."""
-    from whichmodel.bench.runner import remeasure
+    from whichmodel.bench.remeasure import remeasure
 
     if not ledger.is_file():
         raise UsageError(f"--remeasure needs the ledger of an earlier bench; {ledger} does "

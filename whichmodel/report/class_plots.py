@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from whichmodel.report.plots import colormap, new_axes, shorten, to_png
+from whichmodel.report.formatting import shorten
+from whichmodel.report.plots import colormap, new_axes, to_png
 
 # Above this many classes the per-class chart shows the worst and best ones only, and the
 # confusion heatmap drops its tick labels (a table of the top confused pairs replaces them).

@@ -22,6 +22,7 @@ from typing import Any
 
 from whichmodel.report import class_plots, plots
 from whichmodel.report.choice_intervals import ChoiceIntervals, choice_intervals
+from whichmodel.report.formatting import fmt_usd, fmt_volume, label_of
 from whichmodel.report.sections import (
     CSS,
     DECODE_SCRIPT,
@@ -176,7 +177,7 @@ def _figure(png: bytes | None, alt: str, caption: str, missing: str) -> str:
 def _plotted_intervals(summaries: Sequence[Any], metric: str,
                        intervals: ChoiceIntervals) -> dict[str, tuple[float, float] | None]:
     """By choice label, the interval of the quality the plots show (on `selected_on`)."""
-    return {plots.label_of(s): intervals.get(s, s.selected_on, metric) for s in summaries}
+    return {label_of(s): intervals.get(s, s.selected_on, metric) for s in summaries}
 
 
 def _bars_said(intervals: ChoiceIntervals, shown: dict[str, Any], what: str) -> str:
@@ -194,9 +195,9 @@ def _pareto(rec: Any, scenario: Any, intervals: ChoiceIntervals) -> str:
     png = plots.pareto_plot(
         rec.verdicts, rec.pareto, rec.winner, scenario.metric, scenario.min_quality,
         f"{scenario.metric} vs total cost over {scenario.horizon_months:g} months at "
-        f"{plots.fmt_volume(scenario.volume_per_month)} items/month",
+        f"{fmt_volume(scenario.volume_per_month)} items/month",
         intervals=shown, level=intervals.level)
-    frontier = ", ".join(escape(plots.label_of(s)) for s in rec.pareto) or "none"
+    frontier = ", ".join(escape(label_of(s)) for s in rec.pareto) or "none"
     return _figure(png, "Pareto plot of quality against total cost",
                    "Each point is a candidate at a label budget; hollow points fail a "
                    "constraint; the grey line joins the Pareto frontier (no other point "
@@ -241,7 +242,7 @@ def _cost_volume(rec: Any, scenario: Any, prices: Any) -> str:
                      "No candidate to price.")
     # Every figure in these sentences is the cost model's total at the volume stated.
     cost_at = totals_at([v.summary for v in rec.verdicts], scenario, prices)
-    low, high = (plots.fmt_volume(x) for x in SWITCH_RANGE)
+    low, high = (fmt_volume(x) for x in SWITCH_RANGE)
     qualifying = describe_switches(rec.switch_volumes, cost_at)
     parts = []
     if qualifying:
@@ -255,11 +256,11 @@ def _cost_volume(rec: Any, scenario: Any, prices: Any) -> str:
     if chart:
         parts.append("<p>The cheapest line on the chart:</p>" + _items(chart))
     elif not switches and lines:
-        cheapest = min(lines, key=lambda s: (cost_at(plots.label_of(s), float(volumes[0])),
-                                             plots.label_of(s)))
+        cheapest = min(lines, key=lambda s: (cost_at(label_of(s), float(volumes[0])),
+                                             label_of(s)))
         parts.append(f"<p>No switch inside the plotted range: "
-                     f"{escape(plots.label_of(cheapest))} is the cheapest line from "
-                     f"{plots.fmt_volume(volumes[0])} to {plots.fmt_volume(volumes[-1])} "
+                     f"{escape(label_of(cheapest))} is the cheapest line from "
+                     f"{fmt_volume(volumes[0])} to {fmt_volume(volumes[-1])} "
                      "items/month.</p>")
     return figure + "".join(parts)
 
@@ -285,7 +286,7 @@ def _learning_curves(summaries: Sequence[Any], scenario: Any, prices: Any,
     return _figure(
         png, "Learning curves: quality against number of labels",
         f"{spread} The top axis converts labels to "
-        f"annotation cost at {plots.fmt_usd(usd_per_label)} per label (price table). "
+        f"annotation cost at {fmt_usd(usd_per_label)} per label (price table). "
         "Rings mark the smallest budget that meets the quality bar.",
         "No learning curve: every candidate was run at a single label budget "
         f"({escape(', '.join(budgets))}). Add budgets (e.g. 8/class, 64/class, all) to the "
@@ -299,7 +300,7 @@ def _records_of(featured: Any, ok: Sequence[Any]) -> list[Any]:
 
 def _featured_name(featured: Any, rec: Any) -> str:
     role = "recommended" if rec.winner is not None else "closest"
-    return f"{role}: {plots.label_of(featured.summary)}"
+    return f"{role}: {label_of(featured.summary)}"
 
 
 def _per_class(featured: Any, rec: Any, ok: Sequence[Any]) -> str:
@@ -343,7 +344,7 @@ def _confusion(featured: Any, rec: Any, ok: Sequence[Any]) -> str:
 
 
 def _name(choice: Any) -> str:
-    return choice if isinstance(choice, str) else plots.label_of(choice)
+    return choice if isinstance(choice, str) else label_of(choice)
 
 
 def _first_line(text: str | None) -> str:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from whichmodel.report.formatting import fmt_usd, fmt_usd_pair, fmt_volume, label_of
 from whichmodel.report.labels import CALLOUT_OFFSETS, LabelPlacer, mpl_text, place_labels
 
 
@@ -51,45 +52,6 @@ def to_png(fig: Any) -> bytes:
 def data_uri(png: bytes) -> str:
     """A ``data:image/png;base64,...`` URI: how the HTML embeds a figure in itself."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def label_of(summary: Any) -> str:
-    """How a candidate at a label budget is named everywhere: ``"setfit @ 8/class"``."""
-    return f"{summary.candidate} @ {summary.budget}"
-
-
-def fmt_volume(items: float) -> str:
-    """1200 -> "1.2k", 5e6 -> "5M": volumes read at a glance."""
-    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(items) >= scale:
-            return f"{items / scale:.3g}{suffix}"
-    return f"{items:.3g}"
-
-
-def fmt_usd(usd: float) -> str:
-    """Dollars with precision that matches their size: $0.042, $12.30, $4,210."""
-    if usd is None or (isinstance(usd, float) and math.isnan(usd)):
-        return "n/a"
-    if abs(usd) >= 100:
-        return f"${usd:,.0f}"
-    if abs(usd) >= 1:
-        return f"${usd:,.2f}"
-    if usd == 0:
-        return "$0"
-    if abs(usd) < 0.01:  # fractions of a cent are noise next to the other costs
-        return "<$0.01" if usd > 0 else "-<$0.01"
-    return f"${usd:.2g}"
-
-
-def fmt_usd_pair(a: float, b: float) -> tuple[str, str]:
-    """Two totals as `fmt_usd` shows them, with more decimals when that would show two
-    different totals as the same figure ($798.5341 and $798.5342, not $799 and $799)."""
-    shown = fmt_usd(a), fmt_usd(b)
-    digits = 2
-    while shown[0] == shown[1] and a != b and digits <= 6:
-        shown = f"${a:,.{digits}f}", f"${b:,.{digits}f}"
-        digits += 1
-    return shown
 
 
 def candidate_colors(names: Sequence[str]) -> dict[str, Any]:
@@ -458,8 +420,3 @@ def quality_axis_label(metric: str, summaries: Sequence[Any], intervals: str = "
     if intervals == "some":
         return f"{metric} ({mean}; {level:.0%} interval where stored, else ± std)"
     return f"{metric} (mean ± std over seeds)" if spread else f"{metric} (one seed)"
-
-
-def shorten(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters with an ellipsis: long class names in ticks."""
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -14,7 +14,7 @@ from typing import Any
 from whichmodel.choose import cost_vs_winner
 from whichmodel.intervals import N_RESAMPLES
 from whichmodel.report.choice_intervals import ChoiceIntervals, interval_text
-from whichmodel.report.plots import fmt_usd, fmt_volume, label_of
+from whichmodel.report.formatting import fmt_usd, fmt_volume, label_of
 
 CSS = """
 :root{--ink:#1d2430;--muted:#5b6676;--line:#e3e7ee;--bg:#f6f8fb;--ok:#1a7f37;
