@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 _FAMILIES: dict[str, str] = {
     "tfidf": "whichmodel.models.tfidf:TfidfClassifier",
     "embedding": "whichmodel.models.embedding:EmbeddingClassifier",
+    "encoder": "whichmodel.models.encoder:EncoderClassifier",
     "setfit": "whichmodel.models.setfit:SetFitClassifier",
 }
 
