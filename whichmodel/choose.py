@@ -22,6 +22,7 @@ from whichmodel.confirm import Confirmation, confirm_on_test
 from whichmodel.costs.model import (
     CostBreakdown,
     cost_of,
+    deployed_latency_p95_ms,
     deployment_speed_factor,
     total_cost_at_volumes,
 )
@@ -125,7 +126,7 @@ class Recommendation:
         part = max(parts, key=lambda k: abs(parts[k]))
         how = {"labels": f"it needs {w.summary.n_labels:,.0f} labels against "
                          f"{r.summary.n_labels:,.0f}",
-               "training": "it trains faster", "inference": "it serves faster"}[part]
+               "training": "it trains faster", "inference": _serves(w.summary)}[part]
         mine, theirs = w.cost.instances, r.cost.instances
         if part == "inference" and mine and theirs:
             how += f" ({_instances(mine)} against {theirs:,})"
@@ -190,7 +191,9 @@ class Recommendation:
                                        else None),
                 "test_quality": s.test_quality(metric),
                 "test_interval": [c.low, c.high] if c is not None else None,
-                "model_path": self.winner_model}
+                "model_path": self.winner_model,
+                # a cascade: its two models' kept folders and τ, for `whichmodel route`
+                "route": self.winner_data.get("route")}
 
     def cheaper_within_tie(self) -> list[Verdict]:
         """Qualifying choices cheaper than the winner (by more than rounding), which lost
@@ -271,7 +274,10 @@ def _distinct_usd(a: float, b: float) -> tuple[str, str]:
 def recommend(records_or_summaries: Sequence[RunRecord] | Sequence[CandidateSummary],
               scenario: Scenario, prices: Prices) -> Recommendation:
     """Judge every choice against `scenario` at its volume and pick the cheapest that
-    meets every constraint. Raises `DataError` when there is nothing to choose from."""
+    meets every constraint. Raises `DataError` when there is nothing to choose from.
+
+    Summaries may include cascades (`whichmodel.cascade_choice.CascadeSummary`), which
+    need the ledger's stored predictions: `Question.recommend` derives and adds them."""
     items = list(records_or_summaries)
     summaries = summarize(items) if items and isinstance(items[0], RunRecord) else items
     if not summaries:
@@ -349,10 +355,8 @@ def _judge(summary: CandidateSummary, scenario: Scenario, prices: Prices) -> Ver
             failed.append(f"{metric} {quality:.3f} < {bar:.3f}")
             # the gap as a share of the error rate the bar allows: 0.87 vs 0.90 is 0.3
             shortfall += (bar - quality) / (1 - bar) if bar < 1 else bar - quality
-    latency = summary.drivers.latency_p95_ms
+    latency = deployed_latency_p95_ms(summary, scenario, prices)  # a cascade: by stage
     speed = deployment_speed_factor(summary, scenario, prices)
-    if latency is not None and speed is not None:
-        latency = latency / speed
     limit = scenario.max_latency_p95_ms
     if limit is not None:
         where = f" (projected on {scenario.hardware})" if speed not in (None, 1.0) else ""
@@ -395,6 +399,15 @@ def _what_would_change(verdict: Verdict, summaries: Sequence[CandidateSummary],
         changes.append(f"needs {s.n_labels:,.0f} labels, budget is {budget:,}: raise "
                        f"label_budget to {math.ceil(s.n_labels):,}")
     return changes
+
+
+def _serves(summary: CandidateSummary) -> str:
+    """Why a choice's inference costs less: a cascade sends only a share of its items
+    to its second model."""
+    share, second = getattr(summary, "escalated_share", None), getattr(summary, "second", None)
+    if share is None or second is None:
+        return "it serves faster"
+    return f"it sends only {share:.0%} of the items to {second.label}"
 
 
 def _instances(n: int) -> str:

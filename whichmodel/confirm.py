@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from whichmodel.predictions import Predictions
 
 if TYPE_CHECKING:
@@ -39,6 +41,9 @@ class Confirmation:
     bar: float | None = None
     bar_on: str = "point estimate"
     bar_holds: bool | None = None
+    # A cascade's share of test items sent to its second model (mean over seeds), from
+    # its predictions' ``escalated`` extra; None for a single model.
+    escalated_share: float | None = None
 
     def sentence(self) -> str:
         """One line a user reads, e.g. "On test: accuracy 0.912 (95% interval 0.901 to
@@ -46,6 +51,8 @@ class Confirmation:
         text = (f"On test: {self.metric} {self.test_quality:.3f} ({self.level:.0%} interval "
                 f"{self.low:.3f} to {self.high:.3f}, {self.n_items:,} items × "
                 f"{self.n_seeds} seed{'s' if self.n_seeds != 1 else ''})")
+        if self.escalated_share is not None:
+            text += f"; {self.escalated_share:.1%} of the items went to its second model"
         if self.bar_holds is None:
             return text + "."
         verdict = "holds" if self.bar_holds else "does NOT hold"
@@ -71,8 +78,11 @@ def confirm_on_test(rec: Recommendation, runs: Sequence[Predictions], y_true: Se
 
     holds = None if bar is None else get_metric(scenario.metric).meets(
         low if on_bound else point, bar)
+    shares = [float(np.mean(r.extras["escalated"])) for r in runs
+              if "escalated" in r.extras and len(r)]
     rec.confirmation = Confirmation(
         scenario.metric, point, low, high, level, len(y_true), len(runs),
         s.quality(scenario.metric) if s.selected_on == "validation" else None, bar,
-        "lower bound" if on_bound else "point estimate", holds)
+        "lower bound" if on_bound else "point estimate", holds,
+        float(np.mean(shares)) if shares and len(shares) == len(runs) else None)
     return rec

@@ -9,10 +9,11 @@ experiments, or one name standing for two configurations, rather than averaging 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -92,8 +93,10 @@ class CandidateSummary:
         return float(self.quality_means.get(metric, math.nan))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; the median run is referred to by its ledger key."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("best_record", "drivers")}
+        """JSON-ready; the median run is referred to by its ledger key. Only the fields
+        declared here: a subclass (a cascade's summary) adds its own."""
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(CandidateSummary)
+                if f.name not in ("best_record", "drivers")}
         data.update(self.drivers.to_dict())  # flat, as choose --json has always shown them
         data["family"] = self.family
         data["label"] = self.label

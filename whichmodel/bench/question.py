@@ -7,6 +7,9 @@ call, so a notebook or a server asks the same question the same way::
     rec = recommend(question.records, Scenario(volume_per_month=5e6, min_quality=0.9),
                     question.prices())
 
+or, as `choose` does, with the cascades derived from the stored predictions and the
+winner confirmed on test: ``question.recommend(Scenario(...))``.
+
 A ledger may hold several experiments (other data files, test sets or splits); their runs
 are never mixed. Prices belong to the question, not to whichever spec ran last: each
 spec's ``prices:`` overrides are stored with its experiment (`whichmodel.bench.runner`),
@@ -71,10 +74,35 @@ class Question:
 
         return load_prices(self.price_overrides)
 
+    def recommend(self, scenario: Any, prices: Any = None, *, cascades: bool = True,
+                  level: float | None = None) -> Any:
+        """The `Recommendation` for ``scenario``, confirmed on test (`confirm`): every
+        choice of these runs and, with ``cascades``, the cascades derived from their
+        stored predictions (`whichmodel.cascade_choice.derive_cascades`: no training, no
+        model call). ``prices`` defaults to this question's (`prices`)."""
+        from whichmodel.choose import recommend
+        from whichmodel.summary import summarize
+
+        prices = prices if prices is not None else self.prices()
+        summaries = summarize(self.records)
+        if cascades and self.experiment is not None and summaries:
+            from whichmodel.cascade_choice import derive_cascades
+
+            summaries = summaries + derive_cascades(summaries, scenario, prices,
+                                                    self._evidence)
+        return self.confirm(recommend(summaries, scenario, prices), level=level)
+
+    def _evidence(self, keys: Any, split: str) -> Any:
+        """(true labels of ``split``, stored predictions of the runs ``keys``)."""
+        from whichmodel.bench.ledger import read_evidence
+
+        return read_evidence(self.ledger, self.experiment or "", list(keys), split)
+
     def confirm(self, recommendation: Any, level: float | None = None) -> Any:
         """``recommendation`` with its winner confirmed on test (`confirm_on_test`), from
-        the winner's stored test predictions and the test labels in this ledger; left as
-        it is when the ledger has no stored predictions (written by an older whichmodel)."""
+        the winner's stored test predictions and the test labels in this ledger (a
+        cascade's: computed from its two models' at its τ); left as it is when the ledger
+        has no stored predictions (written by an older whichmodel)."""
         from whichmodel.bench.ledger import read_evidence
         from whichmodel.choose import confirm_on_test
 
@@ -82,21 +110,39 @@ class Question:
         if winner is None or self.experiment is None:
             return recommendation
         self._locate_winner(recommendation)
-        labels, runs = read_evidence(self.ledger, self.experiment, winner.summary.run_keys)
+        if getattr(winner.summary, "evidence", None):  # a cascade: no runs of its own
+            labels, runs = winner.summary.evidence.get("test", (None, None))
+        else:
+            labels, runs = read_evidence(self.ledger, self.experiment,
+                                         winner.summary.run_keys)
         if labels is None or runs is None:
             return recommendation
         return confirm_on_test(recommendation, runs, labels, level=level)
 
-    def _locate_winner(self, recommendation: Any) -> None:
-        """Set the winner's kept model folder (its median run's, else any seed's) and the
-        experiment's test file and label field, for the lines that say how to use it."""
+    def _kept_folder(self, summary: Any) -> str | None:
+        """The kept model folder of a choice: its median run's, else any seed's."""
         from whichmodel.bench import kept
+
+        keys = ([summary.best_record.key] if summary.best_record else []) + summary.run_keys
+        folder = next((f for f in (kept.kept_model(self.ledger, k) for k in keys) if f), None)
+        return str(folder) if folder else None
+
+    def _locate_winner(self, recommendation: Any) -> None:
+        """Set the winner's kept model folder (its median run's, else any seed's; for a
+        cascade, those of its two models and its τ, under ``winner_data["route"]``) and
+        the experiment's test file and label field, for the lines that say how to use it."""
         from whichmodel.bench.ledger import EXPERIMENT_PREFIX, meta_entries, read_meta
 
         summary = recommendation.winner.summary
-        keys = ([summary.best_record.key] if summary.best_record else []) + summary.run_keys
-        folder = next((f for f in (kept.kept_model(self.ledger, k) for k in keys) if f), None)
-        recommendation.winner_model = str(folder) if folder else None
+        parts = [getattr(summary, role, None) for role in ("first", "second")]
+        route = None
+        if all(parts):
+            recommendation.winner_model = None
+            route = {"first": self._kept_folder(parts[0]),
+                     "second": self._kept_folder(parts[1]),
+                     "threshold": summary.threshold}
+        else:
+            recommendation.winner_model = self._kept_folder(summary)
         described = meta_entries(read_meta(self.ledger), EXPERIMENT_PREFIX).get(
             self.experiment or "", {})
         data = {k: described[k] for k in ("test_file", "label") if described.get(k)}
@@ -105,6 +151,8 @@ class Question:
             beside = self.ledger.parent / test
             if not test.is_absolute() and not test.exists() and beside.exists():
                 data["test_file"] = str(beside)
+        if route is not None:
+            data["route"] = route
         recommendation.winner_data = data
 
 

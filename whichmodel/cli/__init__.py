@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 # Modules under whichmodel.cli, each with `register(subparsers)`; listed in help order.
-_COMMAND_MODULES = ("demo", "train", "evaluate", "predict", "bench", "choose", "report")
+_COMMAND_MODULES = ("demo", "train", "evaluate", "predict", "bench", "choose", "report",
+                    "route")
 
 EPILOG = """\
 examples:
@@ -26,6 +27,7 @@ examples:
   whichmodel bench examples/banking77.yaml --ledger runs.sqlite
   whichmodel choose runs.sqlite --min-accuracy 0.9 --volume 5e6
   whichmodel report runs.sqlite --out report.html
+  whichmodel route models/tfidf models/setfit8 --threshold 0.8 --out models/cascade
 """
 
 

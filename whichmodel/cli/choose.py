@@ -29,6 +29,11 @@ examples:
   whichmodel choose runs.sqlite --min-accuracy 0.9 --volume 5e6 --json > choice.json
   whichmodel choose runs.sqlite --dataset spec.yaml --volume 5e6   # one experiment of many
 
+Cascades (a cheap model answers when its confidence is at least a threshold, a costlier
+one otherwise) are derived from the stored predictions of pairs of choices, their
+threshold chosen on validation, and listed as choices of their own ("cascade: A → B @
+τ=0.83", with the share sent to B); --no-cascades leaves them out.
+
 Choices are made on the validation split only (a spec's `validation`, or a share of
 train held out by default); the winner is then confirmed on test with a 95% bootstrap
 interval (over test items, and over seeds), and choose says whether the bar holds there.
@@ -115,6 +120,9 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, volume_required: 
                        help="the quality bar must hold for the lower bound of the winner's "
                             "LEVEL bootstrap interval on test (e.g. 0.95), not only for its "
                             "point estimate")
+    group.add_argument("--no-cascades", dest="cascades", action="store_false",
+                       help="leave out the cascades derived from pairs of choices (a cheap "
+                            "model first, a costlier one below a confidence threshold)")
     group.add_argument("--prices", metavar="FILE",
                        help="YAML of price overrides (default: the spec's, from the ledger)")
     group.add_argument("--dataset", metavar="NAME|ID|SPEC.yaml",
@@ -182,14 +190,14 @@ def open_ledger_question(args: argparse.Namespace) -> Question:
 
 def recommend_for(args: argparse.Namespace) -> tuple[Recommendation, Question, Prices]:
     """``(recommendation, question, prices)`` for the ledger and scenario flags: what
-    `choose` prints and `report` renders, computed once, the same way for both."""
-    from whichmodel.choose import recommend
-
+    `choose` prints and `report` renders, computed once, the same way for both
+    (`Question.recommend`: cascades too, unless --no-cascades)."""
     scenario = build_scenario(args)
     question = open_ledger_question(args)
     prices = question.prices()
     prices.hardware_price(scenario.hardware, field="--hardware")
-    recommendation = question.confirm(recommend(question.records, scenario, prices))
+    recommendation = question.recommend(scenario, prices,
+                                        cascades=getattr(args, "cascades", True))
     return recommendation, question, prices
 
 
@@ -246,8 +254,10 @@ def print_recommendation(rec: Any, prices: Any, failed_runs: int = 0) -> None:
         else:
             verdict = Text(printable("; ".join(v.failed)), style="red")
         noisy = "*" if s.noise else ""  # explained below the table
+        share = getattr(s, "escalated_share", None)  # a cascade's, on `selected_on`
         table.add_row(
-            Text(printable(s.label)),
+            Text(printable(s.label + ("" if share is None else
+                                      f" ({share:.0%} to {s.second.label})"))),
             ("—" if quality != quality else f"{quality:.3f}" if s.n_runs < 2
              else f"{quality:.3f} ± {0 if std != std else std:.3f}"),
             _num(v.latency_p95_ms, "{:,.1f}") + noisy,
@@ -293,6 +303,19 @@ def print_winner_model(rec: Any) -> None:
     if rec.winner is None:
         return
     s = rec.winner.summary
+    route = rec.winner_data.get("route")
+    if route is not None:  # a cascade: save it from its two kept models, then predict
+        if not (route.get("first") and route.get("second")):
+            print(f"No kept models of both parts of {printable(s.label)} in this ledger "
+                  "(keep_models: none?); train each, then `whichmodel route FIRST SECOND "
+                  f"--threshold {route['threshold']:g} --out cascade-model`.")
+            return
+        print(f"cascade: {printable(s.label)}; save it from its two kept models:")
+        print_command(["whichmodel", "route", route["first"], route["second"], "--threshold",
+                       f"{route['threshold']:g}", "--out", "cascade-model"])
+        print_command(["whichmodel", "predict", "cascade-model", "TEXTS.csv", "--out",
+                       "predictions.csv"])
+        return
     if rec.winner_model is None:
         print(f"No kept model of {printable(s.label)} in this ledger (keep_models: none, or "
               "a ledger from before kept models); retrain it with `whichmodel train DATA "

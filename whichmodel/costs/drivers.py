@@ -70,3 +70,18 @@ class CostDrivers:
 
 #: The driver names, in order (what exports and tables list).
 DRIVER_FIELDS = tuple(f.name for f in dataclasses.fields(CostDrivers))
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One model of a choice that runs several (a cascade, `whichmodel.route`): how it is
+    named in the cost notes, its `CostDrivers`, and the share of the monthly volume it
+    sees (1 for a cascade's first model, the share escalated for its second). A choice
+    that has ``stages`` is priced stage by stage (`whichmodel.costs.model`): each one's
+    training, and its inference at its share of the volume; its annotation stays the
+    choice's own (``n_labels`` of its drivers), since the stages may share their labels.
+    """
+
+    label: str
+    drivers: CostDrivers
+    volume_share: float = 1.0

@@ -28,10 +28,17 @@ to whole always-on instances: one instance is a floor, and when it cannot keep u
 second one runs all month too. It assumes evenly spread traffic at full utilisation, so
 it is a lower bound for spiky traffic. Training runs on ``scenario.training_hardware``
 when the scenario has one, else on the deployment hardware; retraining is not priced.
+
+A choice of several models (a cascade: ``stages``, each a `Stage` with the share of the
+volume it sees) is priced stage by stage: its own annotation (the labels it needs once),
+the training of every stage, and every stage's inference at its share of V — a
+self-hosted stage then runs at least one always-on instance of its own, an API stage
+pays for the tokens of the items it sees.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from whichmodel.costs.drivers import CostDrivers
+from whichmodel.costs.drivers import CostDrivers, Stage
 from whichmodel.costs.prices import API_TIERS, Prices
 from whichmodel.costs.scenario import Scenario, check_scenario
 from whichmodel.errors import DataError
@@ -49,6 +56,9 @@ SECONDS_PER_HOUR = 3600.0
 TOKENS_PER_MILLION = 1e6
 # Break-even search range, items per month: from a trickle to far beyond any real volume.
 BREAK_EVEN_RANGE = (1.0, 1e12)
+# A later stage of a cascade adds its latency to the p95 once more than this share of
+# items reaches it: the 95th-percentile item is then one that ran through both.
+P95_TAIL_SHARE = 0.05
 
 
 @dataclass
@@ -93,11 +103,42 @@ def training_hardware_key(scenario: Scenario) -> str:
     return scenario.training_hardware or scenario.hardware
 
 
+def stages_of(choice: Any) -> tuple[Stage, ...]:
+    """The models ``choice`` runs, each with the share of the volume it sees: a
+    cascade's ``stages``, else the choice itself on every item."""
+    stages = getattr(choice, "stages", None)
+    if stages:
+        return tuple(stages)
+    drivers = drivers_of(choice)
+    if drivers.api_model and drivers.api_tier != api_tier_of(choice):  # the choice's own
+        drivers = dataclasses.replace(drivers, api_tier=api_tier_of(choice))
+    return (Stage(_label(choice), drivers, 1.0),)
+
+
 def deployment_speed_factor(choice: Any, scenario: Scenario, prices: Prices) -> float | None:
     """How many times faster than measured `choice` runs when deployed; None for APIs."""
     if drivers_of(choice).api_model:
         return None
     return prices.hardware_price(scenario.hardware).speed_for(drivers_of(choice).family)
+
+
+def deployed_latency_p95_ms(choice: Any, scenario: Scenario, prices: Prices) -> float | None:
+    """p95 single-item latency (ms) on the deployment hardware: measured ÷ the hardware's
+    speed factor for the family (an API's as measured); None when not measured.
+
+    A cascade's is its first stage's, plus each later stage's that more than
+    `P95_TAIL_SHARE` of the items reach: the p95 item then ran through both, and the sum
+    of the two p95s bounds it from above."""
+    total = 0.0
+    for i, stage in enumerate(stages_of(choice)):
+        if i and stage.volume_share <= P95_TAIL_SHARE:
+            continue
+        latency = stage.drivers.latency_p95_ms
+        if latency is None:
+            return None
+        speed = deployment_speed_factor(stage, scenario, prices)
+        total += float(latency) / speed if speed is not None else float(latency)
+    return total
 
 
 def cost_of(choice: Any, scenario: Scenario, prices: Prices, *,
@@ -114,7 +155,9 @@ def cost_of(choice: Any, scenario: Scenario, prices: Prices, *,
         choice, scenario, prices, np.array([float(scenario.volume_per_month)]), api_tier)
     per_month = float(monthly[0])
     inference = per_month * float(scenario.horizon_months)
-    api_model = drivers_of(choice).api_model
+    where = list(dict.fromkeys(s.drivers.api_model or scenario.hardware
+                               for s in stages_of(choice)))
+    self_hosted = not any(s.drivers.api_model for s in stages_of(choice))
     total = fixed["annotation"] + fixed["training"] + inference
     if not math.isfinite(total):  # e.g. a throughput of 1e-300 items/s: never "$inf"
         raise DataError(f"the cost of {_label(choice)} is not a finite number (annotation "
@@ -124,10 +167,10 @@ def cost_of(choice: Any, scenario: Scenario, prices: Prices, *,
     return CostBreakdown(
         annotation_usd=fixed["annotation"], training_usd=fixed["training"],
         inference_usd=inference, total_usd=total,
-        inference_usd_per_month=per_month, self_hosted=api_model is None,
+        inference_usd_per_month=per_month, self_hosted=self_hosted,
         notes=fixed_notes + inference_notes,
         instances=None if instances is None else int(instances[0]),
-        hardware=api_model or scenario.hardware,
+        hardware=" + ".join(where),
         training_hardware=training_hardware_key(scenario))
 
 
@@ -215,53 +258,77 @@ def _one_off_costs(choice: Any, scenario: Scenario,
                  f"({prices.usd_per_label_source})")
     key = training_hardware_key(scenario)
     hardware = prices.hardware_price(key, field="training_hardware")
-    seconds = drivers_of(choice).train_seconds
-    if seconds is None:
-        training = 0.0
-        notes.append(f"training: not measured for {_label(choice)}; priced at $0")
-    else:
-        speed = hardware.speed_for(drivers_of(choice).family)
-        training = float(seconds) / speed / SECONDS_PER_HOUR * hardware.usd_per_hour
-        notes.append(f"training: {float(seconds):,.1f} s measured ÷ speed factor {speed:g} "
-                     f"on {key} at ${hardware.usd_per_hour:g}/h ({hardware.source})")
+    stages = stages_of(choice)
+    training = 0.0
+    for stage in stages:
+        named = f" ({stage.label})" if len(stages) > 1 else ""
+        seconds = stage.drivers.train_seconds
+        if seconds is None:
+            notes.append(f"training{named}: not measured for {stage.label}; priced at $0")
+            continue
+        speed = hardware.speed_for(stage.drivers.family)
+        training += float(seconds) / speed / SECONDS_PER_HOUR * hardware.usd_per_hour
+        notes.append(f"training{named}: {float(seconds):,.1f} s measured ÷ speed factor "
+                     f"{speed:g} on {key} at ${hardware.usd_per_hour:g}/h ({hardware.source})")
     return {"annotation": annotation, "training": training}, notes
 
 
 def _inference_per_month(choice: Any, scenario: Scenario, prices: Prices,
                          volumes: np.ndarray, api_tier: str | None = None,
                          ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
-    """Monthly inference USD at each volume, notes for the scenario volume, instances.
+    """Monthly inference USD at each volume, notes for the scenario volume, and the
+    always-on instances (None when no stage is self-hosted): the sum over the choice's
+    stages, each at its share of the volume."""
+    stages = stages_of(choice)
+    monthly = np.zeros(len(volumes))
+    notes: list[str] = []
+    instances: np.ndarray | None = None
+    for stage in stages:
+        usd, note, count = _stage_per_month(stage, scenario, prices, volumes, api_tier)
+        monthly = monthly + usd
+        notes.append(note if len(stages) == 1 else
+                     f"{stage.label}, {stage.volume_share:.1%} of items: {note}")
+        if count is not None:
+            instances = count if instances is None else instances + count
+    return monthly, notes, instances
 
-    An API candidate is priced at ``api_tier`` (None: `api_tier_of` the choice, which is
-    "standard" unless the choice names a tier)."""
-    api_model = drivers_of(choice).api_model
+
+def _stage_per_month(stage: Stage, scenario: Scenario, prices: Prices, volumes: np.ndarray,
+                     api_tier: str | None) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """One stage's monthly inference USD at each (whole-choice) volume, its note, and
+    its instances (None for an API). An API stage is priced at ``api_tier`` (None:
+    `api_tier_of` its drivers, "standard" unless they name a tier)."""
+    drivers, share = stage.drivers, float(stage.volume_share)
+    volumes = volumes * share
+    api_model = drivers.api_model
     if api_model:
-        tier = api_tier or api_tier_of(choice)
+        tier = api_tier or api_tier_of(stage)
         usd_in, usd_out = prices.api_rates(api_model, tier)  # SpecError: no such tier
         price = prices.api_price(api_model)
-        tokens_in = drivers_of(choice).input_tokens_per_item
-        tokens_out = drivers_of(choice).output_tokens_per_item
+        tokens_in = drivers.input_tokens_per_item
+        tokens_out = drivers.output_tokens_per_item
         if tokens_in is None or tokens_out is None:
-            raise DataError(f"{_label(choice)} calls API model {api_model!r} but its tokens "
+            raise DataError(f"{stage.label} calls API model {api_model!r} but its tokens "
                             "per item were not measured; rerun `whichmodel bench`")
         per_item = (float(tokens_in) * usd_in + float(tokens_out) * usd_out) / TOKENS_PER_MILLION
         note = (f"inference: API {api_model} ({tier} tier), {float(tokens_in):,.0f} input + "
                 f"{float(tokens_out):,.1f} output tokens/item at ${usd_in:g}/${usd_out:g}"
                 f" per M = ${per_item:.3g}/item, no floor ({price.source})")
-        return volumes * per_item, [note], None
+        return volumes * per_item, note, None
 
     hardware = prices.hardware_price(scenario.hardware)
-    throughput = drivers_of(choice).throughput_items_per_s
+    throughput = drivers.throughput_items_per_s
     if not throughput or throughput <= 0:
-        raise DataError(f"{_label(choice)} has no measured throughput, so its self-hosted "
+        raise DataError(f"{stage.label} has no measured throughput, so its self-hosted "
                         "inference cannot be priced; rerun `whichmodel bench`")
-    speed = hardware.speed_for(drivers_of(choice).family)
+    speed = hardware.speed_for(drivers.family)
     capacity = float(throughput) * speed * SECONDS_PER_HOUR * HOURS_PER_MONTH
-    busy = float(scenario.volume_per_month) / capacity  # fraction of one instance-month
+    volume = float(scenario.volume_per_month) * share
+    busy = volume / capacity  # fraction of one instance-month
     if not math.isfinite(busy):  # a throughput of 1e-300 (or NaN) items/s in the ledger
-        raise DataError(f"the cost of {_label(choice)} is not a finite number: its measured "
+        raise DataError(f"the cost of {stage.label} is not a finite number: its measured "
                         f"throughput of {float(throughput):g} items/s × speed factor "
-                        f"{speed:g} cannot serve {float(scenario.volume_per_month):g} items "
+                        f"{speed:g} cannot serve {volume:g} items "
                         "per month; check its throughput in the ledger (rerun `whichmodel "
                         "bench`) and the speed factor")
     instances = np.maximum(1.0, np.ceil(volumes / capacity))
@@ -271,7 +338,7 @@ def _inference_per_month(choice: Any, scenario: Scenario, prices: Prices,
             f"{capacity:,.0f} items per instance-month; "
             f"{max(1, math.ceil(busy)):,} always-on instance(s), {busy:.1%} of one busy "
             f"({hardware.source})")
-    return monthly, [note], instances
+    return monthly, note, instances
 
 
 def _check_scenario(scenario: Scenario) -> None:

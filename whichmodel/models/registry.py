@@ -23,6 +23,7 @@ _FAMILIES: dict[str, str] = {
     "embedding": "whichmodel.models.embedding:EmbeddingClassifier",
     "encoder": "whichmodel.models.encoder:EncoderClassifier",
     "setfit": "whichmodel.models.setfit:SetFitClassifier",
+    "cascade": "whichmodel.route:Cascade",
 }
 
 

@@ -86,17 +86,22 @@ def choice_intervals(rec: Any, records: Sequence[Any], ledger: str | Path, *,
 def _evidence(ledger: str | Path, split: str, summaries: Sequence[Any],
               experiments: dict[str, str]) -> list[tuple[Any, list[Any], list[Any]]]:
     """(choice, true labels of ``split``, its runs' stored predictions there) for the
-    choices whose every run stored them on the same items. One read of the ledger per
+    choices whose every run stored them on the same items (a cascade's, held by its
+    summary, computed from its two models' stored predictions). One read of the ledger per
     experiment when every run did, one per choice when some did not (an older ledger
     that newer runs were added to)."""
     from whichmodel.bench.ledger import read_evidence
 
     by_experiment: dict[str, list[Any]] = {}
+    out = []
     for s in summaries:
+        derived = (getattr(s, "evidence", None) or {}).get(split)
+        if derived is not None:  # a cascade: its predictions, computed from its models'
+            out.append((s, derived[0], derived[1]))
+            continue
         experiment = experiments.get(s.run_keys[0]) if s.run_keys else None
         if experiment is not None:
             by_experiment.setdefault(experiment, []).append(s)
-    out = []
     for experiment, choices in by_experiment.items():
         keys = [key for s in choices for key in s.run_keys]
         labels, runs = read_evidence(ledger, experiment, keys, split)
@@ -121,7 +126,7 @@ def _is_confirmed(confirmation: Any, rec: Any, summary: Any, metric: str, level:
     return (confirmation is not None and summary.label == rec.winner.summary.label
             and confirmation.metric == metric and confirmation.level == level
             and confirmation.n_items == n_items
-            and confirmation.n_seeds == len(summary.run_keys))
+            and confirmation.n_seeds == (len(summary.run_keys) or summary.n_runs))
 
 
 def interval_text(interval: tuple[float, float] | None) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from whichmodel.report import class_plots, plots
+from whichmodel.report.cascades import cascade_section, featured_cascade
 from whichmodel.report.choice_intervals import ChoiceIntervals, choice_intervals
 from whichmodel.report.formatting import fmt_usd, fmt_volume, label_of
 from whichmodel.report.sections import (
@@ -42,6 +43,7 @@ SECTIONS = (
     ("candidates", "All candidates"),
     ("pareto", "Quality vs cost"),
     ("cost-volume", "Cost vs volume"),
+    ("cascade", "Cascade"),
     ("learning-curves", "Learning curves"),
     ("per-class-f1", "Per-class F1"),
     ("confusion", "Confusions"),
@@ -96,7 +98,8 @@ def render_report(recommendation: Any, records: Sequence[Any], prices: Any, *,
                         + (f": {reasons}" if reasons else "") + "). Fix the failing "
                         "candidates and rerun `whichmodel bench`.")
     _check_runs_match(rec, ok)
-    summaries = sorted((v.summary for v in rec.verdicts),  # summarize's order
+    summaries = sorted((v.summary for v in rec.verdicts  # summarize's order
+                        if not getattr(v.summary, "stages", None)),  # cascades: no curve
                        key=lambda s: (s.candidate, s.n_labels, s.budget))
     datasets = sorted({r.dataset for r in ok})
     title = title or f"Which model for {_short(datasets[0], 60)}?"
@@ -113,6 +116,8 @@ def render_report(recommendation: Any, records: Sequence[Any], prices: Any, *,
         _section("pareto", "Quality vs total cost", _pareto(rec, scenario, intervals)),
         _section("cost-volume", "Total cost vs volume",
                  _cost_volume(rec, scenario, prices)),
+        _section("cascade", "Cascade: quality and cost against its threshold",
+                 cascade_section(rec, _figure)),
         _section("learning-curves", "Learning curves",
                  _learning_curves(summaries, scenario, prices, intervals)),
         _section("per-class-f1", "Per-class F1", _per_class(featured, rec, ok)),
@@ -137,7 +142,9 @@ def _check_runs_match(rec: Any, ok: Sequence[Any]) -> None:
 
     present = {(r.candidate, r.budget) for r in ok}
     missing = [v.label for v in rec.verdicts
-               if (v.summary.candidate, v.summary.budget) not in present]
+               for s in ([v.summary.first, v.summary.second]  # a cascade: its two models'
+                         if getattr(v.summary, "stages", None) else [v.summary])
+               if (s.candidate, s.budget) not in present]
     if missing:
         raise DataError(f"the recommendation is not of these runs: no finished run of "
                         f"{', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}; pass "
@@ -212,7 +219,10 @@ def _cost_lines(rec: Any) -> list[Any]:
     qualifies, else the best quality — one line per candidate keeps the chart legible."""
     metric = rec.scenario.metric
     chosen: dict[str, Any] = {}
+    featured = featured_cascade(rec)  # of the cascades, one line: the page's featured one
     for v in rec.verdicts:
+        if getattr(v.summary, "stages", None) and v is not featured:
+            continue
         current = chosen.get(v.summary.candidate)
         if current is None or _line_rank(v, rec, metric) < _line_rank(current, rec, metric):
             chosen[v.summary.candidate] = v
@@ -295,6 +305,10 @@ def _learning_curves(summaries: Sequence[Any], scenario: Any, prices: Any,
 
 def _records_of(featured: Any, ok: Sequence[Any]) -> list[Any]:
     s = featured.summary
+    if getattr(s, "stages", None):  # a cascade: its per-seed reports on test, as runs
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(metrics=report) for report in s.test_reports]
     return [r for r in ok if r.candidate == s.candidate and r.budget == s.budget]
 
 
