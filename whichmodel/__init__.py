@@ -19,6 +19,7 @@ _set_default_wait_policy()
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "Cascade": "whichmodel.route",
     "Classifier": "whichmodel.models.base",
     "DataError": "whichmodel.errors",
     "Dataset": "whichmodel.data",
@@ -34,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "available_families": "whichmodel.models.base",
     "break_even_volume": "whichmodel.costs",
     "build_classifier": "whichmodel.models.base",
+    "cascade_predictions": "whichmodel.route",
     "check_test_labels": "whichmodel.data",
     "classification_metrics": "whichmodel.evaluate",
     "cost_of": "whichmodel.costs",

@@ -173,7 +173,7 @@ class CandidateSpec(_Strict):
     def _known_family(cls, family: str) -> str:
         from whichmodel.models.base import available_families
 
-        families = available_families()
+        families = available_families(trainable=True)
         if family not in families:
             raise ValueError(f"{quote(family)} is not a model family"
                              f"{did_you_mean(family, families)}; "

@@ -99,7 +99,6 @@ def check_demo_folder(out: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     from whichmodel.bench.runner import run_benchmark
     from whichmodel.bench.spec import parse_spec
-    from whichmodel.choose import recommend
     from whichmodel.cli.bench import print_command
     from whichmodel.cli.choose import print_recommendation
     from whichmodel.costs import load_prices
@@ -118,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     prices = load_prices(spec.prices or None)
     from whichmodel.bench.question import open_question
 
-    recommendation = open_question(ledger).confirm(recommend(records, scenario, prices))
+    # The question of this ledger: its plain choices and the cascades derived from them.
+    recommendation = open_question(ledger).recommend(scenario, prices)
     print_recommendation(recommendation, prices, sum(r.status != "ok" for r in records))
     report = write_report(recommendation, records, prices, out / "report.html",
                           title="whichmodel demo: shop support messages", ledger=ledger)

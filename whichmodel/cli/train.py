@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="CSV, TSV, JSONL or Parquet file, or a Hugging Face dataset "
                              "name / saved folder")
     add_data_arguments(parser)
-    parser.add_argument("--model", required=True, choices=available_families(),
+    parser.add_argument("--model", required=True, choices=available_families(trainable=True),
                         help="model family")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--shots", type=int, metavar="N", help="N labelled examples per class")

@@ -24,6 +24,7 @@ _FAMILIES: dict[str, str] = {
     "encoder": "whichmodel.models.encoder:EncoderClassifier",
     "setfit": "whichmodel.models.setfit:SetFitClassifier",
     "cascade": "whichmodel.route:Cascade",
+    "llm": "whichmodel.models.llm:LLMClassifier",
 }
 
 
@@ -32,9 +33,14 @@ def register_family(name: str, target: str) -> None:
     _FAMILIES[name] = target
 
 
-def available_families() -> list[str]:
-    """Names accepted by `get_family`, sorted."""
-    return sorted(_FAMILIES)
+# Families made of fitted models rather than fitted on data (a cascade of two saved
+# models): loadable, never trained, so `train --model` and bench specs do not offer them.
+_COMPOSED = {"cascade"}
+
+
+def available_families(*, trainable: bool = False) -> list[str]:
+    """Names accepted by `get_family`, sorted; only those `fit` trains: ``trainable``."""
+    return sorted(name for name in _FAMILIES if not (trainable and name in _COMPOSED))
 
 
 def get_family(name: str) -> type[Classifier]:
