@@ -61,7 +61,7 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any],
     multi_label = bool(y_true) and isinstance(y_true[0], (list, tuple, set))
     if classes is None:
         seen = ({c for row in y_true + y_pred for c in row} if multi_label
-                else set(y_true) | set(y_pred))
+                else set(y_true) | (set(y_pred) - {None}))
         classes = sorted(seen, key=str)
     classes = list(classes)
     # A true label the model cannot predict is a class it gets wholly wrong: it is scored
@@ -86,9 +86,23 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any],
         predicted = np.asarray(pred_m).sum(axis=0) > 0
     else:
         out["accuracy"] = float(np.mean([t == q for t, q in zip(y_true, y_pred)]))
-        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=classes,
-                                                     average=None, zero_division=0)
-        out["confusion"] = confusion_matrix(y_true, y_pred, labels=classes).tolist()
+        scored_true, scored_pred, scored_labels = y_true, y_pred, classes
+        unanswered = sum(q is None for q in y_pred)
+        if unanswered:
+            # None: an item the model chose no class for (an LLM's unparseable or failed
+            # answer). It is wrong (recall of its true class) but predicts no class (no
+            # false positive): scored on class ids, None being an id outside them; the
+            # confusion matrix leaves those items out, `unanswered` counts them.
+            out["unanswered"] = int(unanswered)
+            ids = {c: i for i, c in enumerate(classes)}
+            scored_true = [ids[t] for t in y_true]
+            scored_pred = [-1 if q is None else ids.get(q, -1) for q in y_pred]
+            scored_labels = list(range(len(classes)))
+        p, r, f, s = precision_recall_fscore_support(scored_true, scored_pred,
+                                                     labels=scored_labels, average=None,
+                                                     zero_division=0)
+        out["confusion"] = confusion_matrix(scored_true, scored_pred,
+                                            labels=scored_labels).tolist()
         correct_for_ece = np.array([t == q for t, q in zip(y_true, y_pred)])
         predicted = np.asarray(out["confusion"]).sum(axis=0) > 0
 

@@ -240,7 +240,10 @@ def _predicted_matrix(run: Predictions, classes: list[Any]) -> np.ndarray:
     if run.multi_label:
         out[:, where] = run.proba >= run.threshold
     elif len(run):
-        out[np.arange(len(run)), where[np.argmax(run.proba, axis=1)]] = True
+        # An all-zero row (an item with no usable answer) predicts no class, as in
+        # `decode_labels`: it counts against recall, not as the first class.
+        answered = np.flatnonzero(run.proba.max(axis=1) > 0)
+        out[answered, where[np.argmax(run.proba[answered], axis=1)]] = True
     return out
 
 

@@ -33,6 +33,9 @@ KNOWN_EXTRAS = {
     "abstained": "True when the model declined to answer (out of scope)",
     "escalated": "True when a cascade sent the item to its second model",
     "slot_tags": "BIO tag per word (joint intent + slot families)",
+    "answer_status": "'ok', 'unparseable' (the answer named no label) or 'failed' (no "
+                     "answer after retries); the row of a non-ok item is all zeros (LLMs)",
+    "cached": "True when the answer was replayed from a cache of earlier calls (LLMs)",
 }
 _FORMAT = "whichmodel-predictions"
 _VERSION = 1
@@ -68,7 +71,8 @@ class Predictions:
 
     @property
     def labels(self) -> list[Any]:
-        """The label (or, multi-label, the list of labels) of every item."""
+        """The label (or, multi-label, the list of labels) of every item; None for a
+        single-label item whose row is all zeros (an LLM that gave no usable answer)."""
         return decode_labels(self.proba, self.classes, self.multi_label, self.threshold)
 
     @property
@@ -143,10 +147,18 @@ class Predictions:
 def decode_labels(proba: np.ndarray, classes: Sequence[Any], multi_label: bool,
                   threshold: float = 0.5) -> list[Any]:
     """Labels from probabilities, the one rule every prediction follows: the argmax
-    class, or, multi-label, every class at or above ``threshold``."""
+    class, or, multi-label, every class at or above ``threshold``.
+
+    A single-label row of zeros (an item a model could not answer: an LLM's unparseable
+    or failed answer) gives None rather than the first class, so no class is chosen for
+    it silently; metrics count None as wrong."""
     if multi_label:
         return [[c for c, p in zip(classes, row) if p >= threshold] for row in proba]
-    return [classes[i] for i in np.argmax(proba, axis=1)] if len(proba) else []
+    if not len(proba):
+        return []
+    proba = np.asarray(proba)
+    answered = proba.max(axis=1) > 0
+    return [classes[i] if ok else None for i, ok in zip(np.argmax(proba, axis=1), answered)]
 
 
 def _is_ragged(values: Any) -> bool:
