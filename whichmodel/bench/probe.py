@@ -24,7 +24,18 @@ cost of cents; set ``measure.cache_train_embeddings: false`` for exact train tim
 
 **Tokens (LLM families).** A family that pays per token fills the per-item extras
 ``input_tokens`` and ``output_tokens`` of its `Predictions`; the probe reports their means
-over the test split.
+over the test split (items whose server reported no usage left out).
+
+**Remote models.** A model that calls an endpoint (``api_model_``: a priced API;
+``remote_endpoint_``: any server) is timed on the wall clock. One that records each
+item's ``latency_ms`` (the ``llm`` family) is not timed again after its quality pass:
+every call would be paid for (or replayed from its answer cache, which times nothing). Its
+throughput is the quality pass's items per wall-clock second at its own concurrency, its
+latency the per-item ``latency_ms`` of the calls made in that pass (`remote_probe`). A
+slow local family may cap the timed items with the class attributes
+``probe_throughput_items`` and ``probe_latency_samples``. When the predictions carry
+``answer_status`` (LLMs), ``measurement["answers"]`` counts each status, so the ledger
+row says how many items were unparseable or failed.
 """
 
 from __future__ import annotations
@@ -160,7 +171,9 @@ def probe_inference(model: Any, texts: Sequence[str], *, batch_size: int = 32,
     deployment serves. Tokens per item are the means of the per-item ``input_tokens`` /
     ``output_tokens`` extras, when the family fills them. ``extra["measurement"]`` says
     how it was measured, the machine's load meanwhile, and why the figures are noisy
-    (``noise``), if they are.
+    (``noise``), if they are. A remote model whose predictions record ``latency_ms`` is
+    measured from the quality pass alone (`remote_probe`); a model's
+    ``probe_throughput_items`` / ``probe_latency_samples`` cap those two arguments.
     """
     from whichmodel.bench.timing import (
         MachineLoad,
@@ -182,8 +195,14 @@ def probe_inference(model: Any, texts: Sequence[str], *, batch_size: int = 32,
     predictions: list[Predictions] = []
     quality_pass = timed(lambda: predictions.append(predictor.predict(texts, use_cache=False)),
                          wall_clock)
-    on_cpu_clock = not getattr(model, "api_model_", None)
+    on_cpu_clock = not is_remote(model)
+    if not on_cpu_clock and predictions[0].extra("latency_ms") is not None:
+        return remote_probe(model, predictions[0], quality_pass.wall_seconds)
     clock = cpu_clock if on_cpu_clock else wall_clock
+    throughput_items = min(throughput_items,
+                           getattr(model, "probe_throughput_items", None) or throughput_items)
+    latency_samples = min(latency_samples,
+                          getattr(model, "probe_latency_samples", None) or latency_samples)
     sample = texts[:max(1, throughput_items)]
     one = Predictor(model, batch_size=1)
     rates, p50s, p95s = [], [], []
@@ -217,11 +236,76 @@ def probe_inference(model: Any, texts: Sequence[str], *, batch_size: int = 32,
                                           if quality_pass.wall_seconds > 0 else None),
         **load.to_dict(), "noisy": bool(noise), "noise": noise,
     }
-    for name in ("input_tokens", "output_tokens"):
-        values = predictions[0].extra(name)
-        if values is not None:
-            setattr(probe, f"{name}_per_item", float(np.mean(values)))
+    _set_tokens_and_answers(probe)
     return probe
+
+
+def is_remote(model: Any) -> bool:
+    """Whether ``model`` predicts by calling an endpoint (an API or a server)."""
+    return bool(getattr(model, "api_model_", None) or getattr(model, "remote_endpoint_", None))
+
+
+def remote_probe(model: Any, predictions: Predictions, wall_seconds: float) -> InferenceProbe:
+    """Speed of a remote model from its one quality pass, without calling it again.
+
+    Latency p50/p95: the ``latency_ms`` of the items answered by a call in this pass (not
+    replayed from a cache); when every item was replayed, the latencies recorded when
+    they were first answered (``latency_source`` says which). Throughput: items per
+    wall-clock second of the pass at the model's ``max_concurrency``; when some items
+    were replayed (instant), ``max_concurrency`` × 1000 / the mean latency instead.
+    """
+    n = len(predictions)
+    latency = predictions.extra("latency_ms")
+    cached = predictions.extra("cached")
+    status = predictions.extra("answer_status")
+    answered = np.ones(n, bool) if status is None else status != "failed"
+    replayed = np.zeros(n, bool) if cached is None else cached.astype(bool)
+    concurrency = max(1, int(getattr(model, "max_concurrency", 1) or 1))
+    p50 = p95 = rate = None
+    source = "none"
+    if latency is not None:
+        latency = latency.astype(float)
+        live = answered & ~replayed & np.isfinite(latency)
+        kept = live if live.any() else answered & np.isfinite(latency)
+        source = ("calls of this pass" if live.any() else
+                  "recorded when first answered (every item came from the answer cache)")
+        if kept.any():
+            p50 = float(np.percentile(latency[kept], 50))
+            p95 = float(np.percentile(latency[kept], 95))
+        if replayed.any() and kept.any() and np.mean(latency[kept]) > 0:
+            rate = concurrency * 1000.0 / float(np.mean(latency[kept]))
+    if rate is None and not replayed.any() and wall_seconds > 0:
+        rate = n / wall_seconds
+    probe = InferenceProbe(predictions, rate, p50, p95)
+    probe.extra["measurement"] = {
+        "clock": "wall", "method": "remote: the quality pass, calls not repeated",
+        "concurrency": concurrency, "repeats": 1, "items": n,
+        "cached_items": int(replayed.sum()),
+        "throughput_source": ("wall clock of the quality pass" if not replayed.any() else
+                              "concurrency / mean latency (cached items take no time)"),
+        "latency_source": source, "noisy": False, "noise": [],
+    }
+    _set_tokens_and_answers(probe)
+    return probe
+
+
+def _set_tokens_and_answers(probe: InferenceProbe) -> None:
+    """Mean tokens per item (where reported) and, for LLMs, the count of each answer
+    status in ``measurement["answers"]``."""
+    predictions = probe.predictions
+    for name in ("input_tokens", "output_tokens"):
+        values = predictions.extra(name)
+        if values is not None:
+            values = values.astype(float)
+            finite = values[np.isfinite(values)]
+            if finite.size:
+                setattr(probe, f"{name}_per_item", float(np.mean(finite)))
+    status = predictions.extra("answer_status")
+    if status is not None:
+        names, counts = np.unique(status.astype(str), return_counts=True)
+        answers = {"ok": 0, "unparseable": 0, "failed": 0}
+        answers.update({str(k): int(v) for k, v in zip(names, counts)})
+        probe.extra.setdefault("measurement", {})["answers"] = answers
 
 
 def measured_probe(model: Any, texts: Sequence[str], measure: Any) -> InferenceProbe:
@@ -262,8 +346,13 @@ def _one_call_ms(predictor: Any, text: str, clock: Any) -> float:
     return (clock() - started) * 1000
 
 
-def timed_fit(model: Any, texts: Sequence[str], labels: Sequence[Any]) -> float:
-    """Fit ``model`` and return the wall-clock seconds it took (perf_counter)."""
+def timed_fit(model: Any, texts: Sequence[str], labels: Sequence[Any], *,
+              classes: Sequence[Any] | None = None) -> float:
+    """Fit ``model`` and return the wall-clock seconds it took (perf_counter);
+    ``classes`` (the label set) is passed on when given (a zero-shot fit needs it)."""
     started = time.perf_counter()
-    model.fit(texts, labels)
+    if classes is None:
+        model.fit(texts, labels)
+    else:
+        model.fit(texts, labels, classes=classes)
     return time.perf_counter() - started

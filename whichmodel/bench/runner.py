@@ -236,6 +236,8 @@ def sample_budget(train: Any, budget: Budget, seed: int) -> Any:
 
     if budget.unit == "all":
         return train
+    if budget.n == 0:  # zero-shot: the label set only (given to fit as classes=)
+        return train.subset([])
     if budget.unit == "per_class":
         # "N per class" means up to N: classes with fewer give all they have, and the
         # row's n_labels records the labels really used.
@@ -288,7 +290,9 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
                      else uncached_embeddings())
         with PeakMemory() as memory:
             with fit_cache, MachineLoad() as training_load:
-                record.train_seconds = timed_fit(model, sample.texts, sample.labels)
+                record.train_seconds = timed_fit(
+                    model, sample.texts, sample.labels,
+                    classes=None if len(sample) else train.classes)
             probe = measured_probe(model, test.texts, spec.measure)
         # Training is timed on the wall clock (hardware hours are what it costs); the
         # load beside it says whether a busy machine stretched it.

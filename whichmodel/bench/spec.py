@@ -109,10 +109,14 @@ class DatasetSpec(_Strict):
 
 
 class Budget(_Strict):
-    """A label budget: ``n`` labels per class, ``n`` in total, or all of train (n=None)."""
+    """A label budget: ``n`` labels per class, ``n`` in total, or all of train (n=None).
+
+    ``n=0`` is zero-shot: no labelled row, only the label set (from train). It is run
+    only for candidates whose family can fit on names alone (``supports_unseen_classes``:
+    the llm family); `ExperimentSpec.runs` leaves the others out at that budget."""
 
     unit: Literal["per_class", "total", "all"] | None = None  # None: from budget_unit
-    n: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -150,9 +154,11 @@ class Budget(_Strict):
 
     @property
     def label(self) -> str:
-        """The ledger's `budget` string: "8/class", "500" (total) or "all"."""
+        """The ledger's `budget` string: "8/class", "500" (total), "0" or "all"."""
         if self.unit == "all":
             return "all"
+        if self.n == 0:
+            return "0"  # no labels, per class or in total
         return f"{self.n}/class" if self.unit == "per_class" else str(self.n)
 
 
@@ -310,6 +316,10 @@ class ExperimentSpec(_Strict):
             if labels.index(label) != i:
                 raise ValueError(f"budgets: {label!r} is listed twice; list each budget once")
         object.__setattr__(self, "budgets", budgets)
+        if not self.runs():  # only zero budgets, and no candidate that fits on names
+            raise ValueError("budgets: a budget of 0 (zero-shot) runs only candidates of "
+                             "families that read label names (llm); add a budget above 0 "
+                             "or an llm candidate")
         if self.hardware and self.scenario.hardware and self.hardware != self.scenario.hardware:
             raise ValueError(f"hardware: {self.hardware!r} differs from scenario.hardware "
                              f"{self.scenario.hardware!r}; set the deployment hardware once")
@@ -325,8 +335,10 @@ class ExperimentSpec(_Strict):
         return self.scenario.to_scenario(self.deployment_hardware)
 
     def runs(self) -> list[tuple[CandidateSpec, Budget, int]]:
-        """Every (candidate, budget, seed) in run order: cheap budgets first per candidate."""
-        return [(c, b, s) for c in self.candidates for b in self.budgets for s in self.seeds]
+        """Every (candidate, budget, seed) in run order: cheap budgets first per candidate.
+        A zero budget is run only for candidates that can fit without labelled rows."""
+        return [(c, b, s) for c in self.candidates for b in self.budgets for s in self.seeds
+                if b.n != 0 or _fits_on_names(c.family)]
 
 
 def load_spec(path: str | Path) -> ExperimentSpec:
@@ -410,6 +422,17 @@ def _resolve_source(value: str, base: Path, field: str) -> str:
     if problem not in (None, "is a directory"):  # a folder: a dataset saved to disk
         raise ValueError(f".{field}: {os.path.abspath(resolved)} {problem}; give a file")
     return str(resolved.resolve())
+
+
+def _fits_on_names(family: str) -> bool:
+    """Whether ``family`` fits on a label set alone (zero-shot); True when it cannot be
+    imported here (its runs then fail with the reason, as for any other budget)."""
+    from whichmodel.models.base import get_family
+
+    try:
+        return bool(get_family(family).supports_unseen_classes)
+    except ImportError:
+        return True
 
 
 def _family_settings(family: str) -> list[str] | None:

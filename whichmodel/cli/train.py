@@ -25,10 +25,18 @@ examples:
       --backbone all-MiniLM-L6-v2 --set head=linear --out models/setfit8
   whichmodel train data.csv --text text --label intent --model setfit --shots 8 \\
       --eval dev.csv --out models/setfit8   # early-stops on dev.csv, keeps the best body
+  whichmodel train tickets.csv --text body --model llm --shots 0 \\
+      --labels billing,outage,refund --out models/llm0   # zero-shot: reads no labels
+  whichmodel train tickets.csv --text body --label team --model llm --shots 4 \\
+      --set shot_selection=nearest --set backend=api \\
+      --set base_url=http://127.0.0.1:8080/v1 --set model=local --out models/llm4
 
 --shots N takes N labelled examples per class (seeded), --budget N takes N in total
 spread evenly over classes: that is how you simulate a labelling budget. Without either,
-every row is used. Settings of a family go through --set KEY=VALUE (repeatable).
+every row is used. --shots 0 is zero-shot: no labelled row, only the label set (--labels,
+or the label column's values), for families that read label names (llm). For the llm
+family --shots N also puts N examples in each prompt unless --set shots=K says otherwise.
+Settings of a family go through --set KEY=VALUE (repeatable).
 """
 
 
@@ -43,12 +51,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("data", metavar="DATA",
                         help="CSV, TSV, JSONL or Parquet file, or a Hugging Face dataset "
                              "name / saved folder")
-    add_data_arguments(parser)
+    add_data_arguments(parser, label_required=False)
     parser.add_argument("--model", required=True, choices=available_families(trainable=True),
                         help="model family")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--shots", type=int, metavar="N", help="N labelled examples per class")
+    size.add_argument("--shots", type=int, metavar="N",
+                      help="N labelled examples per class (0: zero-shot)")
     size.add_argument("--budget", type=int, metavar="N", help="N labelled examples in total")
+    parser.add_argument("--labels", metavar="A,B,C",
+                        help="the label set, comma-separated, in this order (default: the "
+                             "label column's values); with --shots 0 the file's labels are "
+                             "not read at all")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed for sampling and training (default 0)")
     parser.add_argument("--backbone", metavar="NAME",
@@ -87,6 +100,19 @@ def run(args: argparse.Namespace) -> int:
         settings["backbone"] = args.backbone
     if "seed" in params:
         settings.setdefault("seed", args.seed)
+    zero_shot = args.shots == 0 or args.budget == 0
+    given = _label_list(args.labels)
+    if zero_shot and not family.supports_unseen_classes:
+        users = [name for name in available_families(trainable=True)
+                 if get_family(name).supports_unseen_classes]
+        raise UsageError(f"--{'shots' if args.shots == 0 else 'budget'} 0 trains on no "
+                         f"labelled rows, which {args.model!r} cannot do; families that read "
+                         f"label names can: {', '.join(users)}")
+    if args.label is None and not (zero_shot and given):
+        raise UsageError("--label is required (only a zero-shot model, --shots 0 with "
+                         "--labels, reads no label column)")
+    if "shots" in params and args.shots is not None:
+        settings.setdefault("shots", args.shots)  # examples per prompt (llm)
     unknown = set(settings) - params
     if unknown:
         raise UsageError(f"unknown setting(s) for {args.model!r}: {', '.join(sorted(unknown))}; "
@@ -105,29 +131,36 @@ def run(args: argparse.Namespace) -> int:
     check_model_backbone(model)
     check_save_target(args.out, reads=[p for p in (args.data, args.eval)
                                        if p and Path(p).exists()])
-    dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
-                           split=args.split, drop_invalid=args.drop_invalid)
-    report_dropped(dataset, console)
-    hint_label_separator(dataset, args.label_sep, console)
+    if zero_shot and given:  # the label set is all a zero-shot model learns from
+        from whichmodel.data import Dataset
+
+        dataset = Dataset([], [], source=str(args.data))
+    else:
+        dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
+                               split=args.split, drop_invalid=args.drop_invalid)
+        report_dropped(dataset, console)
+        hint_label_separator(dataset, args.label_sep, console)
+    classes = given or (dataset.classes if zero_shot else None)
     evaluation = None
     if args.eval:
         evaluation = load_dataset(args.eval, args.text, args.label, label_sep=args.label_sep,
                                   drop_invalid=args.drop_invalid)
         report_dropped(evaluation, console)
-    if args.shots is not None or args.budget is not None:
+    if zero_shot:
+        dataset = dataset.subset([])
+    elif args.shots is not None or args.budget is not None:
         dataset = few_shot_sample(dataset, shots=args.shots, budget=args.budget, seed=args.seed)
     # predict and evaluate read the same fields from the saved model.
     model.input_fields_ = {"text": args.text, "label": args.label,
                            "label_sep": args.label_sep}
     console.print(f"training [bold]{args.model}[/] on {len(dataset)} examples, "
-                  f"{len(dataset.classes)} classes"
+                  f"{len(classes or dataset.classes)} classes"
                   + (" (multi-label)" if dataset.multi_label else ""))
     # No spinner here: families that train for long show their own progress bars.
-    if evaluation is None:
-        model.fit(dataset.texts, dataset.labels)
-    else:
-        model.fit(dataset.texts, dataset.labels, eval_texts=evaluation.texts,
-                  eval_labels=evaluation.labels)
+    fit_options: dict = {} if classes is None else {"classes": classes}
+    if evaluation is not None:
+        fit_options.update(eval_texts=evaluation.texts, eval_labels=evaluation.labels)
+    model.fit(dataset.texts, dataset.labels, **fit_options)
     out = model.save(args.out)
     console.print(f"trained in {model.training_['train_seconds']:.1f} s; saved to "
                   f"{plain(out)}")
@@ -137,3 +170,17 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"early stopping: kept step {best['step']} of {log['steps']} "
                       f"(score {best['score']:.4f} on {plain(args.eval)})")
     return 0
+
+
+def _label_list(text: str | None) -> list[str] | None:
+    """``--labels a,b,c`` as a list, each label once, in the order given."""
+    if text is None:
+        return None
+    labels = [part.strip() for part in text.split(",") if part.strip()]
+    if len(labels) < 2:
+        raise UsageError(f"--labels needs at least 2 labels separated by commas, got "
+                         f"{text!r}")
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise UsageError(f"--labels lists {repeated[0]!r} twice; list each label once")
+    return labels
