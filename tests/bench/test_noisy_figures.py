@@ -12,8 +12,12 @@ def test_choose_and_report_say_which_figures_are_noisy(tiny_spec, tmp_path, caps
     rows = read_records(ledger)
     measured = rows[0].measurement
     assert measured["clock"] == "process CPU time" and measured["threads"] == 1
-    assert measured["noisy"] is False and "load_1m" in measured["training"]
-    with Ledger(ledger) as writer:  # as if seed 1 had been measured beside heavy load
+    # (whether this machine was busy just now is its own affair: the test sets both)
+    assert isinstance(measured["noisy"], bool) and "load_1m" in measured["training"]
+    with Ledger(ledger) as writer:  # seed 2 measured quietly, seed 1 beside heavy load
+        quiet = next(r for r in rows if r.seed == 2)
+        quiet.measurement = {**quiet.measurement, "noisy": False, "noise": []}
+        writer.write(quiet, keep_predictions=True)
         row = next(r for r in rows if r.seed == 1)
         row.measurement = {**row.measurement, "noisy": True,
                            "noise": ["p95 latency varied 80% across repeats"]}
