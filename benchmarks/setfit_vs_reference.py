@@ -10,6 +10,9 @@ Tasks
   banking77-8, banking77-64   Banking77, 8 or 64 labelled examples per class (616 /
                               4,868: four classes have fewer than 64 and give all
                               they have), scored on the full official test set (3,080).
+  banking77:Kx-S              K Banking77 intents (drawn by the letter x, or a look-alike
+                              set: t, c), S per class, scored on their test rows
+  umsab:LANG-S                UMSAB tweet sentiment (3 classes), S per class, official test
   raft:NAME                   a RAFT task (50 labels; test labels are not public), scored
                               by 5-fold stratified cross-validation on the 50: train on
                               40, predict 10, five times; accuracy over all 50, train
@@ -44,6 +47,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +59,7 @@ RAFT_TASKS = ["raft:ade_corpus_v2", "raft:overruling", "raft:twitter_complaints"
 BANKING_REFERENCE_ITERATIONS = 20
 SYSTEMS = ("ours", "reference", "frozen")
 DEFAULT_OURS = {"progress_bar": False}
+_APPEND = threading.Lock()
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -69,6 +74,42 @@ def raft_dataset(name: str):
     return load_dataset(folder / "train.csv", template, next(iter(task["label_columns"])))
 
 
+# Subsets of look-alike intents (hard few-class tasks), by letter; other letters draw.
+LOOKALIKE_INTENTS = {
+    "t": ["pending_top_up", "top_up_by_card_charge", "top_up_failed", "top_up_reverted"],
+    "c": ["card_arrival", "card_delivery_estimate", "get_physical_card",
+          "order_physical_card"],
+}
+
+
+def banking_intents(k: int, subset: str) -> list[str]:
+    """``k`` Banking77 intents: a look-alike set (`LOOKALIKE_INTENTS`) or drawn by the
+    subset's letter, the same on every machine."""
+    import numpy as np
+
+    if subset in LOOKALIKE_INTENTS:
+        if k != len(LOOKALIKE_INTENTS[subset]):
+            raise SystemExit(f"subset {subset!r} has {len(LOOKALIKE_INTENTS[subset])} intents")
+        return LOOKALIKE_INTENTS[subset]
+    intents = sorted(json.loads((DATA / "banking77" / "categories.json").read_text()))
+    rng = np.random.default_rng(1000 * k + ord(subset))
+    return sorted(rng.choice(intents, size=k, replace=False).tolist())
+
+
+UMSAB_SENTIMENTS = ("negative", "neutral", "positive")
+
+
+def umsab_split(language: str, split: str):
+    """One UMSAB split (tweets one per line, labels 0/1/2 in a parallel file) as a Dataset."""
+    from whichmodel.data import Dataset
+
+    folder = DATA / "umsab-sentiment" / language
+    texts = (folder / f"{split}_text.txt").read_text(encoding="utf-8").splitlines()
+    labels = (folder / f"{split}_labels.txt").read_text().split()
+    return Dataset(texts=texts, labels=[UMSAB_SENTIMENTS[int(v)] for v in labels],
+                   source=str(folder / f"{split}_text.txt"))
+
+
 def task_folds(task: str, seed: int):
     """[(train texts, train labels, test texts, test labels)] for one task and seed."""
     from whichmodel.data import few_shot_sample, load_dataset
@@ -79,6 +120,20 @@ def task_folds(task: str, seed: int):
         test = load_dataset(DATA / "banking77" / "test.csv", "text", "category")
         # up_to: four Banking77 classes have fewer than 64 rows and give all they have.
         sample = few_shot_sample(train, shots=shots, seed=seed, up_to=True)
+        return [(sample.texts, sample.labels, test.texts, test.labels)]
+    if task.startswith("banking77:"):  # banking77:4a-8: 4 intents of subset "a", 8 per class
+        subset, shots = task.split(":", 1)[1].split("-")
+        intents = set(banking_intents(int(subset[:-1]), subset[-1]))
+        train = load_dataset(DATA / "banking77" / "train.csv", "text", "category")
+        test = load_dataset(DATA / "banking77" / "test.csv", "text", "category")
+        train = train.subset([i for i, c in enumerate(train.labels) if c in intents])
+        test = test.subset([i for i, c in enumerate(test.labels) if c in intents])
+        sample = few_shot_sample(train, shots=int(shots), seed=seed, up_to=True)
+        return [(sample.texts, sample.labels, test.texts, test.labels)]
+    if task.startswith("umsab:"):  # umsab:english-8: 8 tweets per sentiment, official test
+        language, shots = task.split(":", 1)[1].split("-")
+        train, test = umsab_split(language, "train"), umsab_split(language, "test")
+        sample = few_shot_sample(train, shots=int(shots), seed=seed)
         return [(sample.texts, sample.labels, test.texts, test.labels)]
     if task.startswith("raft:"):
         from sklearn.model_selection import StratifiedKFold
@@ -131,6 +186,10 @@ def run_one(spec: dict) -> dict:
 
     from whichmodel.models.base import build_classifier
 
+    if spec.get("threads"):
+        import torch
+
+        torch.set_num_threads(spec["threads"])
     correct = total = 0
     train_seconds = cpu_seconds = 0.0
     details = []
@@ -187,8 +246,12 @@ def run_scale(spec: dict) -> dict:
 
 # -- orchestration -----------------------------------------------------------------------------
 def run_key(spec: dict) -> str:
-    return json.dumps({k: spec.get(k) for k in ("kind", "system", "task", "seed", "settings",
-                                                "params", "iterations", "n")}, sort_keys=True)
+    key = {k: spec.get(k) for k in ("kind", "system", "task", "seed", "settings", "params",
+                                    "iterations", "n")}
+    for field in ("threads", "code"):  # rows from before these fields keep their keys
+        if spec.get(field):
+            key[field] = spec[field]
+    return json.dumps(key, sort_keys=True)
 
 
 def resolved_params(system: str, settings: dict) -> dict:
@@ -212,6 +275,8 @@ def read_results(path: Path) -> list[dict]:
 def run_child(spec: dict, results: Path) -> dict | None:
     """Run ``spec`` in a fresh Python process and append its JSON result to ``results``."""
     print(f"→ {spec['system']} {spec['task']} seed {spec['seed']}", flush=True)
+    threads = {k: str(spec["threads"]) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+               if spec.get("threads")}
     # The child's stderr (progress bars, warnings) goes to a log beside the results.
     log = results.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -221,14 +286,14 @@ def run_child(spec: dict, results: Path) -> dict | None:
         proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
                               stdout=subprocess.PIPE, stderr=stderr, text=True,
                               env={**os.environ, "HF_HUB_OFFLINE": "1",
-                                   "TOKENIZERS_PARALLELISM": "false"})
+                                   "TOKENIZERS_PARALLELISM": "false", **threads})
     if proc.returncode != 0:
         print(f"  failed (exit {proc.returncode}); see {log}", file=sys.stderr)
         return None
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["key"] = run_key(spec)
     results.parent.mkdir(parents=True, exist_ok=True)
-    with results.open("a") as handle:
+    with _APPEND, results.open("a") as handle:  # workers append whole lines, one at a time
         handle.write(json.dumps(result) + "\n")
     print(f"  {result['train_seconds']:.1f} s, accuracy {result['accuracy']:.4f}, "
           f"peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)
