@@ -310,7 +310,7 @@ def print_winner_model(rec: Any) -> None:
                   "(keep_models: none?); train each, then `whichmodel route FIRST SECOND "
                   f"--threshold {route['threshold']:g} --out cascade-model`.")
             return
-        print(f"cascade: {printable(s.label)}; save it from its two kept models:")
+        print(f"{printable(s.label)}; save it from its two kept models:")
         print_command(["whichmodel", "route", route["first"], route["second"], "--threshold",
                        f"{route['threshold']:g}", "--out", "cascade-model"])
         print_command(["whichmodel", "predict", "cascade-model", "TEXTS.csv", "--out",
