@@ -72,8 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", metavar="NAME", help="split of a Hugging Face dataset")
     parser.add_argument("--eval", metavar="FILE",
                         help="labelled validation data with the same columns: families that "
-                             "early-stop (setfit) score it during training and keep the best "
-                             "point; never use your test set here")
+                             "early-stop (setfit, encoder) score it during training and keep "
+                             "the best point; never use your test set here")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder to save the model in: a new or empty folder, or an "
                              "earlier model, which it replaces (any other folder is refused)")
