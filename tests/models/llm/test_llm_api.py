@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from made_up_keys import made_up_key
 
 from whichmodel.models.base import load_model
 from whichmodel.models.llm import LLMClassifier
@@ -68,7 +69,7 @@ def test_a_rerun_is_answered_from_the_cache_with_the_same_tokens(
 
 def test_the_api_key_is_sent_but_never_saved(fault_proxy, banking_tiny, intents, tmp_path,
                                              monkeypatch):
-    secret = "sk-test-0123456789abcdef-never-store-me"
+    secret = made_up_key()  # made at run time: no key-like literal in the source
     monkeypatch.setenv("WHICHMODEL_TEST_KEY", secret)
     cache = tmp_path / "cache"
     model = _model(fault_proxy.base_url, api_key_env="WHICHMODEL_TEST_KEY",

@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
+from made_up_keys import made_up_key
 
 from whichmodel.cli import main
 from whichmodel.models.base import load_model
@@ -22,7 +23,8 @@ def unlabelled_csv(tmp_path):
 
 
 def test_zero_shot_training_reads_no_labels(unlabelled_csv, tmp_path, monkeypatch):
-    monkeypatch.setenv("WHICHMODEL_TEST_KEY", "sk-secret-from-the-environment")
+    secret = made_up_key()
+    monkeypatch.setenv("WHICHMODEL_TEST_KEY", secret)
     out = tmp_path / "llm0"
     assert main(["train", str(unlabelled_csv), "--text", "text", "--model", "llm",
                  "--shots", "0", "--labels", "card_arrival,exchange_rate",
@@ -35,7 +37,7 @@ def test_zero_shot_training_reads_no_labels(unlabelled_csv, tmp_path, monkeypatc
     meta = json.loads((out / "whichmodel.json").read_text())
     assert meta["settings"]["api_key_env"] == "WHICHMODEL_TEST_KEY"
     for path in out.rglob("*"):
-        assert b"sk-secret" not in path.read_bytes()
+        assert secret.encode() not in path.read_bytes()
 
 
 def test_zero_shot_takes_the_label_set_from_the_label_column(banking_tiny, tmp_path):

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from made_up_keys import made_up_key
 
 from whichmodel.errors import DataError, SettingError
 from whichmodel.models.base import build_classifier, load_model
@@ -115,7 +116,7 @@ def test_without_usable_logprobs_there_is_no_estimate():
     ({"backend": "api", "model": "m"}, "base_url"),
     ({"backend": "api", "base_url": "http://127.0.0.1:1/v1"}, "model"),
     ({"backend": "api", "model": "m", "base_url": "127.0.0.1:8080"}, "base_url"),
-    ({"api_key_env": "sk-proj-abc123secret"}, "api_key_env"),
+    ({"api_key_env": made_up_key()}, "api_key_env"),
     ({"shots": -1}, "shots"),
     ({"shot_selection": "best"}, "shot_selection"),
     ({"label_descriptions": ["a"]}, "label_descriptions"),
@@ -132,8 +133,9 @@ def test_bad_settings_are_refused_naming_the_setting(settings, setting):
 
 def test_a_key_given_as_api_key_env_is_refused_without_being_repeated():
     with pytest.raises(SettingError) as err:
-        LLMClassifier(api_key_env="sk-proj-abc123secret").check_settings()
-    assert "sk-proj" not in str(err.value) and "NAME" in str(err.value)
+        LLMClassifier(api_key_env=(key := made_up_key())).check_settings()
+    assert key not in str(err.value) and key[:8] not in str(err.value)
+    assert "NAME" in str(err.value)
 
 
 def _api_model(**settings):
