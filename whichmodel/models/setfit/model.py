@@ -46,7 +46,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +70,7 @@ from whichmodel.models.training import (
     scored_rows,
     seeded_rng,
     train_loop,
+    usable_device,
 )
 
 if TYPE_CHECKING:
@@ -345,16 +345,9 @@ class SetFitClassifier(Classifier):
 
     # -- the body (tokenising and chunked encoding live in `sentence_body`) -----------------
     def _load_body(self, name_or_path: str) -> None:
-        import torch
-
         from whichmodel.backbones import fresh_sentence_transformer
 
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            # A model trained on a GPU must still load (and serve) on a CPU machine.
-            warnings.warn(f"setfit: device {device!r} is not available here; using the CPU",
-                          stacklevel=3)
-            device = "cpu"
+        device = usable_device("setfit", self.device, stacklevel=3)
         self.body_ = fresh_sentence_transformer(name_or_path, device=device)
         if self.max_seq_length:
             self.body_.max_seq_length = int(self.max_seq_length)
