@@ -60,7 +60,8 @@ def test_registry_scores_match_the_full_report():
 
 
 def test_registry_names_directions_and_custom_metrics():
-    assert metric_names(bar=True) == ["accuracy", "macro_f1", "micro_f1"]
+    assert metric_names(bar=True) == ["accuracy", "macro_f1", "micro_f1", "intent_accuracy",
+                                      "slot_f1", "frame_accuracy"]
     assert not get_metric("ece").higher_is_better and get_metric("ece").meets(0.05, 0.1)
     with pytest.raises(UsageError, match="did you mean 'macro_f1'"):
         get_metric("macro-f1")

@@ -66,6 +66,14 @@ def read_text_chunks(source: str | Path, text: str, *, drop_invalid: bool = Fals
     if str(source) == STDIN:
         yield from _stdin_chunks(chunk_rows)
         return
+    from whichmodel.slot_data import is_frames_source, load_frames
+
+    if is_frames_source(source, text):  # a .conll or SLURP file: its sentences' words
+        frames = load_frames(source)
+        for start in range(0, len(frames), chunk_rows):
+            yield TextChunk(frames.row_numbers[start:start + chunk_rows],
+                            frames.texts[start:start + chunk_rows])
+        return
     name = str(source)
     for columns, table, rows in _table_chunks(source, split, chunk_rows):
         texts, desc = text_column(table, columns, text, name, rows)
@@ -281,6 +289,15 @@ def _empty_parquet(path: Path | None) -> None:
     pq.write_table(schema.empty_table(), str(path))
 
 
+def _slot_column(texts: list[str], tags: Any, *, as_json: bool) -> list[Any]:
+    """Each text's filled slots as dicts (JSON lines) or as one JSON string (tables)."""
+    from whichmodel.slots import slots_of, split_tags, words_of
+
+    rows = [[slot.to_dict() for slot in slots_of(words_of(t), split_tags(joined))]
+            for t, joined in zip(texts, tags)]
+    return [json.dumps(r, ensure_ascii=False) for r in rows] if as_json else rows
+
+
 def _native(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else str(value)
 
@@ -294,8 +311,9 @@ def predict_file(predictor: Any, source: str | Path, text: str, out: str | Path 
     ``predictor`` is a `whichmodel.predictor.Predictor` (or a fitted classifier, wrapped
     in one). The output has one row per predicted input row: ``row`` (its row in the
     input), ``text``, ``prediction`` (labels joined by ``|`` when multi-label) and
-    ``confidence`` (the top-class probability). ``on_progress(n)`` is called after each
-    batch of ``n`` items.
+    ``confidence`` (the top-class probability); a joint intent + slot model adds
+    ``slots``, the list of filled slots (type, words, start and end word), JSON text in
+    CSV, TSV and Parquet. ``on_progress(n)`` is called after each batch of ``n`` items.
     """
     import pandas as pd
 
@@ -314,11 +332,15 @@ def predict_file(predictor: Any, source: str | Path, text: str, out: str | Path 
             # them would grow memory with the input instead of the chunk.
             predictions = predictor.predict(chunk.texts, use_cache=False,
                                             on_progress=on_progress)
-            writer.write(pd.DataFrame({
+            columns = {
                 "row": chunk.rows, "text": chunk.texts,
                 "prediction": ["|".join(map(str, p)) if isinstance(p, list) else p
                                for p in predictions.labels],
                 "confidence": predictions.confidence,
-            }))
+            }
+            if "slot_tags" in predictions.extras:  # joint intent + slot models
+                columns["slots"] = _slot_column(chunk.texts, predictions.extras["slot_tags"],
+                                                as_json=writer.suffix != ".jsonl")
+            writer.write(pd.DataFrame(columns))
             result.n_written += len(chunk.texts)
     return result

@@ -46,7 +46,8 @@ class Dataset:
 
     ``labels`` holds ``str`` labels, a ``list[str]`` per row when ``multi_label``, or is
     ``None`` for unlabelled input (prediction). ``dropped`` maps a reason to the number of
-    rows dropped for it at load time; subsets keep it as provenance.
+    rows dropped for it at load time; subsets keep it as provenance. ``slot_tags``, for
+    intent + slot data (`whichmodel.slot_data`), holds one BIO tag per word of each text.
     """
 
     texts: list[str]
@@ -55,6 +56,7 @@ class Dataset:
     multi_label: bool = False
     row_numbers: list[int] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
+    slot_tags: list[list[str]] | None = None
 
     def __post_init__(self) -> None:
         if not self.row_numbers:
@@ -63,6 +65,8 @@ class Dataset:
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
         if len(self.row_numbers) != len(self.texts):
             raise ValueError(f"{len(self.texts)} texts but {len(self.row_numbers)} row numbers")
+        if self.slot_tags is not None and len(self.slot_tags) != len(self.texts):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.slot_tags)} slot tag rows")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -88,6 +92,7 @@ class Dataset:
             labels=None if self.labels is None else [self.labels[i] for i in idx],
             row_numbers=[self.row_numbers[i] for i in idx],
             dropped=dict(self.dropped),
+            slot_tags=None if self.slot_tags is None else [self.slot_tags[i] for i in idx],
         )
 
 
@@ -105,9 +110,15 @@ def load_dataset(source: str | Path, text: str, label: str | None = None, *,
     template over columns such as ``"{Title}\\n{Abstract Note}"`` (a literal backslash-n,
     as typed in a shell, becomes a newline). ``label`` is a column; lists in it (or JSON
     list strings, or ``label_sep``-separated strings) make the dataset multi-label.
-    ``label=None`` reads unlabelled input. Invalid rows (empty text, missing label) raise
+    ``label=None`` reads unlabelled input. Intent + slot data (a .conll file, or SLURP
+    JSON lines read with a ``text`` they have no column of) is read by
+    `whichmodel.slot_data.load_frames`. Invalid rows (empty text, missing label) raise
     a :class:`DataError` unless ``drop_invalid``, which drops and counts them.
     """
+    from whichmodel.slot_data import is_frames_source, load_frames
+
+    if is_frames_source(source, text):  # CoNLL/BIO or SLURP: intents + slot tags
+        return load_frames(source)
     name = str(source)
     if label_sep is not None and not label_sep:
         raise DataError("the label separator (--label-sep, label_sep) is empty; give the "

@@ -12,7 +12,7 @@ each would otherwise touch every layer that copies ``accuracy`` and ``macro_f1``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 from whichmodel.errors import UsageError, did_you_mean
 from whichmodel.predictions import Predictions
 
-Compute = Callable[[Predictions, Sequence[Any]], "float | None"]
+Compute = Callable[..., "float | None"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,11 @@ class Metric:
     """One quality figure: how it is computed and how to read it.
 
     ``compute(predictions, y_true)`` returns a float, or None where the metric does not
-    apply (ECE of a multi-label model). ``bar``: whether a scenario may set a minimum
-    (or, when lower is better, a maximum) on it.
+    apply (ECE of a multi-label model). A metric with ``truth`` set also needs that
+    per-item truth beyond the labels (``"slot_tags"``: the gold BIO tags of every item)
+    and is called ``compute(predictions, y_true, truth_values)``; without that truth it
+    does not apply. ``bar``: whether a scenario may set a minimum (or, when lower is
+    better, a maximum) on it.
     """
 
     name: str
@@ -38,6 +41,7 @@ class Metric:
     compute: Compute
     description: str
     bar: bool = True
+    truth: str | None = None
     # The built-ins are also keys of the full quality report (`whichmodel.evaluate`):
     # `score` then reads them from one report instead of recomputing each.
     in_report: bool = False
@@ -76,11 +80,14 @@ def metric_names(*, bar: bool = False) -> list[str]:
 
 def score(predictions: Predictions, y_true: Sequence[Any],
           names: Sequence[str] | None = None, *,
-          report: dict[str, Any] | None = None) -> dict[str, float]:
+          report: dict[str, Any] | None = None,
+          truth: Mapping[str, Sequence[Any]] | None = None) -> dict[str, float]:
     """``{name: value}`` of every registered metric (or of ``names``) that applies.
 
     Metrics ``in_report`` are read from one full report (`evaluate_predictions`), built
     here once or passed in by a caller that has it already; the others are computed.
+    ``truth`` holds per-item truth beyond the labels (``{"slot_tags": [...]}``) for the
+    metrics that need it.
     """
     from whichmodel.evaluate import evaluate_predictions
 
@@ -94,11 +101,20 @@ def score(predictions: Predictions, y_true: Sequence[Any],
             if report is None:
                 report = evaluate_predictions(y_true, predictions)
             value = report.get(name)
+        elif metric.truth is not None:
+            given = (truth or {}).get(metric.truth)
+            value = None if given is None else metric.compute(predictions, y_true, given)
         else:
             value = metric.compute(predictions, y_true)
         if value is not None:
             out[name] = float(value)
     return out
+
+
+def truth_of(dataset: Any) -> dict[str, Sequence[Any]]:
+    """The per-item truth beyond labels a `Dataset` holds, for `score`'s ``truth``."""
+    slot_tags = getattr(dataset, "slot_tags", None)
+    return {} if slot_tags is None else {"slot_tags": slot_tags}
 
 
 # -- the built-in metrics -------------------------------------------------------------------
@@ -145,3 +161,51 @@ register_metric(Metric("micro_f1", True, _f1("micro"),
 register_metric(Metric("ece", False, _ece,
                        "expected calibration error of the top-class confidence (15 bins)",
                        bar=False, in_report=True))
+
+
+# -- intent + slot metrics (joint and dual families; `whichmodel.slots`) -------------------
+def _predicted_tags(p: Predictions, n_words: Sequence[int]) -> list[list[str]] | None:
+    """Each item's predicted tags, or None when the model predicts no slots. A model
+    that gave an item fewer tags than it has words is scored as "O" for the rest."""
+    from whichmodel.slots import OUTSIDE, split_tags
+
+    stored = p.extras.get("slot_tags")
+    if stored is None:
+        return None
+    tags = [split_tags(t) for t in stored]
+    return [(t + [OUTSIDE] * n)[:n] for t, n in zip(tags, n_words)]
+
+
+def _slot_f1(p: Predictions, y_true: Sequence[Any], gold: Sequence[Sequence[str]]
+             ) -> float | None:
+    from whichmodel.slots import slot_f1
+
+    predicted = _predicted_tags(p, [len(g) for g in gold])
+    return None if predicted is None else slot_f1(gold, predicted)
+
+
+def _intent_accuracy(p: Predictions, y_true: Sequence[Any], gold: Sequence[Sequence[str]]
+                     ) -> float | None:
+    return _accuracy(p, y_true)
+
+
+def _frame_accuracy(p: Predictions, y_true: Sequence[Any], gold: Sequence[Sequence[str]]
+                    ) -> float | None:
+    from whichmodel.slots import frame_correct
+
+    predicted = _predicted_tags(p, [len(g) for g in gold])
+    if predicted is None:
+        return None
+    slots_right = frame_correct(gold, predicted)
+    return float(np.mean(correct(p, y_true) & np.array(slots_right, dtype=bool)))
+
+
+register_metric(Metric("intent_accuracy", True, _intent_accuracy,
+                       "share of items whose intent is right (intent + slot data)",
+                       truth="slot_tags"))
+register_metric(Metric("slot_f1", True, _slot_f1,
+                       "micro F1 of slot spans, exact type and boundaries (conlleval)",
+                       truth="slot_tags"))
+register_metric(Metric("frame_accuracy", True, _frame_accuracy,
+                       "share of items whose intent and every slot are right",
+                       truth="slot_tags"))

@@ -270,7 +270,7 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
     run ok, with the reason in ``environment["kept_model"]``."""
     train, validation, test = splits.train, splits.validation, splits.test
     from whichmodel.evaluate import evaluate_predictions
-    from whichmodel.metrics import score
+    from whichmodel.metrics import score, truth_of
 
     predictions: dict[str, Any] = {}
     record = RunRecord(key=key, dataset=spec.dataset.identity, candidate=candidate.name,
@@ -309,14 +309,16 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
         record.train_seconds = _round(record.train_seconds, 3)
 
         details = evaluate_predictions(test.labels, probe.predictions)
-        record.set_quality(score(probe.predictions, test.labels, report=details))
+        record.set_quality(score(probe.predictions, test.labels, report=details,
+                                 truth=truth_of(test)))
         predictions = {"test": probe.predictions}
         if validation is not None:  # predicted outside the timed probe: speed is test's
             from whichmodel.predictor import Predictor
 
             predictions["validation"] = Predictor(model, batch_size=spec.measure.batch_size
                                                   ).predict(validation.texts)
-            record.validation_quality = score(predictions["validation"], validation.labels)
+            record.validation_quality = score(predictions["validation"], validation.labels,
+                                              truth=truth_of(validation))
             record.n_validation = len(validation)
         else:
             record.environment["validation"] = f"none: {splits.validation_note}"

@@ -219,7 +219,7 @@ def scenario_flags(spec: ExperimentSpec) -> list[str]:
     Fields at `Scenario`'s defaults are left out; each other one is given with its flag."""
     from dataclasses import asdict
 
-    from whichmodel.cli.choose import SCENARIO_FLAGS
+    from whichmodel.cli.choose import SCENARIO_FLAGS, bar_flag
     from whichmodel.costs.scenario import Scenario
 
     values, defaults = asdict(spec.to_scenario()), asdict(Scenario())
@@ -228,8 +228,11 @@ def scenario_flags(spec: ExperimentSpec) -> list[str]:
         value = values[field]
         if field == "volume_per_month" or value is None or value == defaults[field]:
             continue
-        if field == "min_quality" and values["metric"] == "accuracy":
-            flag = "--min-accuracy"
+        if field == "min_quality":
+            flag = bar_flag(values["metric"])
+        if (field == "metric" and values["min_quality"] is not None
+                and bar_flag(value) != "--min-quality"):
+            continue  # --min-slot-f1 says the metric too
         parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     return parts
 

@@ -96,7 +96,10 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, volume_required: 
     group.add_argument("--metric", choices=metric_names(bar=True), default=None,
                        help=f"quality metric of the bar (default {default.metric})")
     bar = group.add_mutually_exclusive_group()
-    bar.add_argument("--min-accuracy", type=float, metavar="X", help="minimum mean accuracy")
+    for name in _min_flag_metrics():  # --min-accuracy, --min-macro-f1, --min-slot-f1, ...
+        bar.add_argument(bar_flag(name), dest=_bar_dest(name), type=float, metavar="X",
+                         help=f"minimum mean {name} (sets --metric {name})"
+                              if name != "accuracy" else "minimum mean accuracy")
     bar.add_argument("--min-quality", type=float, metavar="X",
                      help="minimum mean of --metric, from 0 to 1")
     group.add_argument("--max-latency-ms", type=float, metavar="MS",
@@ -154,13 +157,18 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
     from whichmodel.costs.scenario import Scenario, ScenarioError
     from whichmodel.errors import quote
 
-    if args.min_accuracy is not None and args.metric not in (None, "accuracy"):
-        raise UsageError("--min-accuracy sets a bar on accuracy; with --metric "
-                         f"{args.metric} use --min-quality")
+    metric, min_quality, bar_from = args.metric, args.min_quality, "--min-quality"
+    for name in _min_flag_metrics():
+        value = getattr(args, _bar_dest(name), None)
+        if value is None:
+            continue
+        if args.metric not in (None, name):
+            raise UsageError(f"{bar_flag(name)} sets a bar on {name}; with --metric "
+                             f"{args.metric} use --min-quality")
+        metric, min_quality, bar_from = name, value, bar_flag(name)
     values = {"volume_per_month": parse_volume(args.volume, args.per),
-              "horizon_months": args.horizon_months, "metric": args.metric,
-              "min_quality": (args.min_accuracy if args.min_accuracy is not None
-                              else args.min_quality),
+              "horizon_months": args.horizon_months, "metric": metric,
+              "min_quality": min_quality,
               "max_latency_p95_ms": args.max_latency_ms, "label_budget": args.label_budget,
               "hardware": args.hardware, "training_hardware": args.training_hardware,
               "cost_tie": args.cost_tie, "confidence": args.confidence}
@@ -168,8 +176,8 @@ def build_scenario(args: argparse.Namespace) -> Scenario:
         return Scenario(**{k: v for k, v in values.items() if v is not None})
     except ScenarioError as err:
         flag = SCENARIO_FLAGS[err.field]
-        if err.field == "min_quality" and args.min_accuracy is not None:
-            flag = "--min-accuracy"
+        if err.field == "min_quality":
+            flag = bar_from
         message = err.message_for(flag)
         if err.field == "volume_per_month":  # say what was typed, when it reads otherwise
             typed = args.volume.strip() + (f" per {args.per}" if args.per else "")
@@ -337,10 +345,28 @@ def in_flags(sentence: str, metric: str) -> str:
     """A library sentence naming scenario fields (``raise label_budget to 640``) as the
     flags that set them (``raise --label-budget to 640``): the CLI alone speaks in flags."""
     flags = dict(SCENARIO_FLAGS)
-    if metric == "accuracy":
-        flags["min_quality"] = "--min-accuracy"
+    flags["min_quality"] = bar_flag(metric)
     return re.sub(r"\b(" + "|".join(map(re.escape, flags)) + r")\b",
                   lambda m: flags[m.group(1)], sentence)
+
+
+def bar_flag(metric: str) -> str:
+    """The flag that sets a bar on ``metric``: ``--min-slot-f1`` for slot_f1, else
+    ``--min-quality`` (with ``--metric``)."""
+    return f"--min-{metric.replace('_', '-')}" if metric in _min_flag_metrics() else \
+        "--min-quality"
+
+
+def _min_flag_metrics() -> list[str]:
+    """The registry's metrics with their own ``--min-NAME`` flag: those a bar may be set
+    on where higher is better."""
+    from whichmodel.metrics import METRICS, metric_names
+
+    return [name for name in metric_names(bar=True) if METRICS[name].higher_is_better]
+
+
+def _bar_dest(metric: str) -> str:
+    return "min_accuracy" if metric == "accuracy" else f"min_metric_{metric}"
 
 
 def _num(value: float | None, fmt: str) -> str:

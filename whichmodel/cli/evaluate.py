@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from whichmodel.cli.common import add_data_arguments, make_console, positive_int, report_dropped
 from whichmodel.errors import DataError, UsageError
@@ -14,7 +15,11 @@ examples:
   whichmodel evaluate models/tfidf test.csv --text review --label stars
   whichmodel evaluate models/tfidf test.csv --text review --label stars --json | jq .macro_f1
 
-With --json, stdout is one JSON object: accuracy, macro_f1, ece, n, per_class, confusion.
+  whichmodel evaluate models/joint test.conll --json   # intent + slot data: no --text
+
+With --json, stdout is one JSON object: accuracy, macro_f1, ece, n, per_class, confusion;
+on intent + slot data (.conll, SLURP JSON lines) also intent_accuracy, slot_f1 (exact
+spans, micro, as conlleval counts) and frame_accuracy (intent and every slot right).
 """
 
 
@@ -43,19 +48,24 @@ def run(args: argparse.Namespace) -> int:
     from whichmodel.cli.predict import model_field
     from whichmodel.data import load_dataset
     from whichmodel.evaluate import evaluate_predictions
+    from whichmodel.metrics import score, truth_of
     from whichmodel.predictor import Predictor
+    from whichmodel.slot_data import is_frames_source, load_frames
 
     console = make_console(stderr=args.json)
     predictor = Predictor(args.model_dir, batch_size=args.batch_size)
     model = predictor.model
-    text = model_field(model, args.text, "text", "--text")
-    label = model_field(model, args.label, "label", "--label")
-    if label is None:
-        raise UsageError("the model does not record its label column; pass --label")
-    label_sep = (args.label_sep if args.label_sep is not None or args.label
-                 else model_field(model, None, "label_sep", "--label-sep"))
-    dataset = load_dataset(args.data, text, label, label_sep=label_sep,
-                           split=args.split, drop_invalid=args.drop_invalid)
+    if args.text is None and Path(args.data).exists() and is_frames_source(args.data, None):
+        dataset = load_frames(args.data)
+    else:
+        text = model_field(model, args.text, "text", "--text")
+        label = model_field(model, args.label, "label", "--label")
+        if label is None:
+            raise UsageError("the model does not record its label column; pass --label")
+        label_sep = (args.label_sep if args.label_sep is not None or args.label
+                     else model_field(model, None, "label_sep", "--label-sep"))
+        dataset = load_dataset(args.data, text, label, label_sep=label_sep,
+                               split=args.split, drop_invalid=args.drop_invalid)
     report_dropped(dataset, console)
     check_labels_known(dataset, model.classes_, allow=args.allow_unseen_labels)
     with Progress(console=console, transient=True,
@@ -63,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
         task = bar.add_task("predicting", total=len(dataset))
         predictions = predictor.predict(dataset.texts, on_progress=lambda n: bar.advance(task, n))
     metrics = evaluate_predictions(dataset.labels, predictions)
+    if dataset.slot_tags is not None:
+        metrics.update(score(predictions, dataset.labels, ["intent_accuracy", "slot_f1",
+                                                           "frame_accuracy"],
+                             truth=truth_of(dataset)))
     if args.json:
         json.dump(metrics, sys.stdout)
         sys.stdout.write("\n")
@@ -95,7 +109,9 @@ def print_metrics(metrics: dict, console) -> None:
 
     console.print(f"n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  "
                   f"macro-F1={metrics['macro_f1']:.4f}"
-                  + (f"  ECE={metrics['ece']:.4f}" if "ece" in metrics else ""))
+                  + (f"  ECE={metrics['ece']:.4f}" if "ece" in metrics else "")
+                  + "".join(f"  {name}={metrics[name]:.4f}"
+                            for name in ("slot_f1", "frame_accuracy") if name in metrics))
     per_class = sorted(metrics["per_class"].items(), key=lambda kv: kv[1]["f1"])
     table = Table(title="weakest classes (by F1)" if len(per_class) > 10 else "per class")
     for column in ("class", "precision", "recall", "F1", "support"):

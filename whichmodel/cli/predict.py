@@ -17,12 +17,16 @@ examples:
   whichmodel predict models/setfit8 inbox.jsonl --text "{subject}\\n{body}" --out labels.jsonl
   echo "my card was charged twice" | whichmodel predict models/setfit8 -
   whichmodel predict models/tfidf big.parquet --out labels.parquet --batch-size 256
+  echo "wake me up at seven am" | whichmodel predict models/joint -   # intent + slots
 
 The output has one row per input row: row (its row in the input, or the line number on
 standard input), text, prediction, confidence (the top-class probability). CSV, TSV, JSONL
 or Parquet, by the suffix of --out; without --out, JSON lines on standard output. The
 input is read and written in chunks, so its length is not limited by memory. --text
-defaults to the text column or template the model was trained with.
+defaults to the text column or template the model was trained with. A joint or dual
+model adds slots: each filled slot's type, words and word span (start, end exclusive,
+counting whitespace-separated words), JSON text in CSV/TSV/Parquet. A .conll or SLURP
+input is read as its sentences.
 """
 
 
@@ -85,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
     console = make_console(stderr=True)  # stdout may carry the predictions
     check_output(args.out, args.data, args.model_dir)
     predictor = Predictor(args.model_dir, batch_size=args.batch_size)
-    text = ("text" if args.data == "-"
+    from whichmodel.slot_data import is_frames_source
+
+    frames = args.text is None and Path(args.data).exists() and is_frames_source(args.data,
+                                                                                 None)
+    text = ("text" if args.data == "-" or frames
             else model_field(predictor.model, args.text, "text", "--text"))
     with Progress(SpinnerColumn(), TextColumn("predicting: {task.completed:,} rows"),
                   console=console, transient=True,

@@ -25,6 +25,8 @@ examples:
       --backbone all-MiniLM-L6-v2 --set head=linear --out models/setfit8
   whichmodel train data.csv --text text --label intent --model setfit --shots 8 \\
       --eval dev.csv --out models/setfit8   # early-stops on dev.csv, keeps the best body
+  whichmodel train train.conll --model joint --out models/joint   # intents + slots
+  whichmodel train slurp/devel.jsonl --model dual --out models/dual   # SLURP, two models
   whichmodel train tickets.csv --text body --model llm --shots 0 \\
       --labels billing,outage,refund --out models/llm0   # zero-shot: reads no labels
   whichmodel train tickets.csv --text body --label team --model llm --shots 4 \\
@@ -37,6 +39,11 @@ every row is used. --shots 0 is zero-shot: no labelled row, only the label set (
 or the label column's values), for families that read label names (llm). For the llm
 family --shots N also puts N examples in each prompt unless --set shots=K says otherwise.
 Settings of a family go through --set KEY=VALUE (repeatable).
+
+Intent + slot data needs no --text/--label: a .conll/.bio file (token<TAB>tag lines, a
+'# intent = X' line before each sentence, a blank line between sentences) or SLURP JSON
+lines (intent, tokens + entities). The joint and dual families train on its slot tags;
+any other family trains on its intents alone.
 """
 
 
@@ -51,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("data", metavar="DATA",
                         help="CSV, TSV, JSONL or Parquet file, or a Hugging Face dataset "
                              "name / saved folder")
-    add_data_arguments(parser, label_required=False)
+    add_data_arguments(parser, label_required=False, text_required=False)
     parser.add_argument("--model", required=True, choices=available_families(trainable=True),
                         help="model family")
     size = parser.add_mutually_exclusive_group()
@@ -108,7 +115,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--{'shots' if args.shots == 0 else 'budget'} 0 trains on no "
                          f"labelled rows, which {args.model!r} cannot do; families that read "
                          f"label names can: {', '.join(users)}")
-    if args.label is None and not (zero_shot and given):
+    from whichmodel.slot_data import is_frames_source
+
+    frames = args.text is None and Path(args.data).exists() and is_frames_source(args.data,
+                                                                                 None)
+    slot_model = bool(getattr(family, "uses_slot_tags", False))
+    if slot_model and not frames:
+        raise UsageError(f"{args.model!r} learns intents and slots: give a .conll/.bio file "
+                         "or SLURP JSON lines (no --text/--label), not a table")
+    if args.text is None and not frames:
+        raise UsageError("--text is required (the text column, or a template such as "
+                         "'{title}\\n{body}'); only intent + slot files (.conll, SLURP "
+                         "JSON lines) need none")
+    if args.label is None and not (zero_shot and given) and not frames:
         raise UsageError("--label is required (only a zero-shot model, --shots 0 with "
                          "--labels, reads no label column)")
     if "shots" in params and args.shots is not None:
@@ -136,15 +155,16 @@ def run(args: argparse.Namespace) -> int:
 
         dataset = Dataset([], [], source=str(args.data))
     else:
-        dataset = load_dataset(args.data, args.text, args.label, label_sep=args.label_sep,
-                               split=args.split, drop_invalid=args.drop_invalid)
+        dataset = load_dataset(args.data, args.text or "text", args.label,
+                               label_sep=args.label_sep, split=args.split,
+                               drop_invalid=args.drop_invalid)
         report_dropped(dataset, console)
         hint_label_separator(dataset, args.label_sep, console)
     classes = given or (dataset.classes if zero_shot else None)
     evaluation = None
     if args.eval:
-        evaluation = load_dataset(args.eval, args.text, args.label, label_sep=args.label_sep,
-                                  drop_invalid=args.drop_invalid)
+        evaluation = load_dataset(args.eval, args.text or "text", args.label,
+                                  label_sep=args.label_sep, drop_invalid=args.drop_invalid)
         report_dropped(evaluation, console)
     if zero_shot:
         dataset = dataset.subset([])
@@ -160,6 +180,13 @@ def run(args: argparse.Namespace) -> int:
     fit_options: dict = {} if classes is None else {"classes": classes}
     if evaluation is not None:
         fit_options.update(eval_texts=evaluation.texts, eval_labels=evaluation.labels)
+    if slot_model:
+        fit_options["slot_tags"] = dataset.slot_tags
+        if evaluation is not None:
+            if evaluation.slot_tags is None:
+                raise UsageError(f"--eval {args.eval} has no slot tags; give a .conll file "
+                                 "or SLURP JSON lines like the training data")
+            fit_options["eval_slot_tags"] = evaluation.slot_tags
     model.fit(dataset.texts, dataset.labels, **fit_options)
     out = model.save(args.out)
     console.print(f"trained in {model.training_['train_seconds']:.1f} s; saved to "

@@ -37,6 +37,7 @@ from whichmodel.report.sections import (
     sorted_verdicts,
     table_metrics,
 )
+from whichmodel.report.slot_table import slot_section
 
 SECTIONS = (
     ("recommendation", "Recommendation"),
@@ -44,6 +45,7 @@ SECTIONS = (
     ("pareto", "Quality vs cost"),
     ("cost-volume", "Cost vs volume"),
     ("cascade", "Cascade"),
+    ("slots", "Intents + slots"),
     ("learning-curves", "Learning curves"),
     ("per-class-f1", "Per-class F1"),
     ("confusion", "Confusions"),
@@ -118,6 +120,7 @@ def render_report(recommendation: Any, records: Sequence[Any], prices: Any, *,
                  _cost_volume(rec, scenario, prices)),
         _section("cascade", "Cascade: quality and cost against its threshold",
                  cascade_section(rec, _figure)),
+        _section("slots", "Intents and slots: one joint model or two", slot_section(rec)),
         _section("learning-curves", "Learning curves",
                  _learning_curves(summaries, scenario, prices, intervals)),
         _section("per-class-f1", "Per-class F1", _per_class(featured, rec, ok)),
