@@ -87,6 +87,12 @@ class RunRecord:
     output_tokens_per_item: float | None = None
     api_model: str | None = None                 # key into prices.yaml llm_api, if any
     api_tier: str | None = None                  # its price tier: "standard" or "batch"
+    # A model trained on an LLM teacher's labels (family "distilled"): the teacher's tokens
+    # in total over the pool it labelled, and its prices.yaml key (None: a local teacher,
+    # whose compute is in train_seconds). Columns like the rest: the ledger adds them.
+    teacher_input_tokens: float | None = None
+    teacher_output_tokens: float | None = None
+    teacher_api_model: str | None = None
     environment: dict[str, Any] = field(default_factory=dict)  # machine, versions
     created_at: str = ""                         # ISO 8601 UTC
     # Which experiment (data content, fields, held-out split) the run answers: a short

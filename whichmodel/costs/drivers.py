@@ -26,6 +26,10 @@ class CostDrivers:
     the benchmark machine; ``throughput_items_per_s`` at ``batch_size``; single-item
     latency; peak resident memory; mean tokens per item (LLM families) and the
     ``api_model`` (a key of prices.yaml's LLM API table) when inference is an API call.
+    A model trained on an LLM teacher's labels (the ``distilled`` family) adds the
+    teacher's tokens in total over the pool it labelled, a one-time cost priced at
+    ``teacher_api_model`` (None for a local teacher, whose compute is inside
+    ``train_seconds``).
     """
 
     family: str = ""
@@ -40,6 +44,9 @@ class CostDrivers:
     output_tokens_per_item: float | None = None
     api_model: str | None = None
     api_tier: str | None = None  # "standard" or "batch" for an API model
+    teacher_input_tokens: float | None = None   # totals over the labelled pool, not per item
+    teacher_output_tokens: float | None = None
+    teacher_api_model: str | None = None        # a key of prices.yaml's LLM API table
 
     @classmethod
     def of(cls, source: Any) -> CostDrivers:
@@ -50,12 +57,13 @@ class CostDrivers:
     @classmethod
     def mean(cls, runs: Sequence[CostDrivers]) -> CostDrivers:
         """Seeds of one choice: the mean of each measured figure (ignoring runs that did
-        not measure it); family, batch size, API model and tier are the first run's."""
+        not measure it); family, batch size, API models and tier are the first run's."""
         if not runs:
             raise ValueError("no runs to average")
         first = runs[0]
         values: dict[str, Any] = {"family": first.family, "batch_size": first.batch_size,
-                                  "api_model": first.api_model, "api_tier": first.api_tier}
+                                  "api_model": first.api_model, "api_tier": first.api_tier,
+                                  "teacher_api_model": first.teacher_api_model}
         for f in dataclasses.fields(cls):
             if f.name in values:
                 continue
@@ -70,6 +78,9 @@ class CostDrivers:
 
 #: The driver names, in order (what exports and tables list).
 DRIVER_FIELDS = tuple(f.name for f in dataclasses.fields(CostDrivers))
+#: The drivers a model that labelled a pool with a teacher measures; the runner reads each
+#: from the fitted model's attribute of that name plus ``_`` (``teacher_input_tokens_``).
+TEACHER_DRIVERS = ("teacher_input_tokens", "teacher_output_tokens", "teacher_api_model")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ the candidate's family (how many times faster than the measurement machine):
 
     annotation  = n_labels × usd_per_label                                  (one-off)
     training    = train_seconds / s_train / 3600 × p_train                  (one-off)
+                + teacher labelling, for a model trained on an LLM teacher's labels:
+                  (teacher_input_tokens × usd_per_M_input + teacher_output_tokens ×
+                  usd_per_M_output) / 1e6 at the teacher's API model, standard tier
+                  (its calls were synchronous); a local teacher: $0 here, its compute is
+                  inside train_seconds                                    (one-off)
     inference per month, API candidate (``api_model`` set; no floor):
                 = V × (input_tokens_per_item × usd_per_M_input
                        + output_tokens_per_item × usd_per_M_output) / 1e6
@@ -75,6 +80,8 @@ class CostBreakdown:
     instances: int | None = None      # always-on instances (self-hosted only)
     hardware: str | None = None       # deployment hardware key, or the API model key
     training_hardware: str | None = None
+    # The LLM teacher's labelling tokens at its API price: a part of training_usd.
+    teacher_labelling_usd: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -171,7 +178,8 @@ def cost_of(choice: Any, scenario: Scenario, prices: Prices, *,
         notes=fixed_notes + inference_notes,
         instances=None if instances is None else int(instances[0]),
         hardware=" + ".join(where),
-        training_hardware=training_hardware_key(scenario))
+        training_hardware=training_hardware_key(scenario),
+        teacher_labelling_usd=fixed["teacher_labelling"])
 
 
 def total_cost_at_volumes(choice: Any, scenario: Scenario, prices: Prices,
@@ -259,18 +267,52 @@ def _one_off_costs(choice: Any, scenario: Scenario,
     key = training_hardware_key(scenario)
     hardware = prices.hardware_price(key, field="training_hardware")
     stages = stages_of(choice)
-    training = 0.0
+    training = labelling = 0.0
     for stage in stages:
         named = f" ({stage.label})" if len(stages) > 1 else ""
         seconds = stage.drivers.train_seconds
         if seconds is None:
             notes.append(f"training{named}: not measured for {stage.label}; priced at $0")
-            continue
-        speed = hardware.speed_for(stage.drivers.family)
-        training += float(seconds) / speed / SECONDS_PER_HOUR * hardware.usd_per_hour
-        notes.append(f"training{named}: {float(seconds):,.1f} s measured ÷ speed factor "
-                     f"{speed:g} on {key} at ${hardware.usd_per_hour:g}/h ({hardware.source})")
-    return {"annotation": annotation, "training": training}, notes
+        else:
+            speed = hardware.speed_for(stage.drivers.family)
+            training += float(seconds) / speed / SECONDS_PER_HOUR * hardware.usd_per_hour
+            notes.append(f"training{named}: {float(seconds):,.1f} s measured ÷ speed factor "
+                         f"{speed:g} on {key} at ${hardware.usd_per_hour:g}/h "
+                         f"({hardware.source})")
+        teacher = _teacher_labelling(stage, prices)
+        if teacher is not None:
+            labelling += teacher[0]
+            notes.append(f"teacher labelling{named}: {teacher[1]}")
+    return {"annotation": annotation, "training": training + labelling,
+            "teacher_labelling": labelling}, notes
+
+
+# The tier a teacher's labelling tokens are priced at: its calls were synchronous ones.
+TEACHER_API_TIER = "standard"
+
+
+def _teacher_labelling(stage: Stage, prices: Prices) -> tuple[float, str] | None:
+    """(USD, note) of the LLM teacher's labelling of a model trained on its labels, or
+    None for a model that had no teacher. Priced once, at the teacher's API model; a
+    teacher without one ran here (or on a self-hosted server): its time is inside the
+    measured train seconds, so its tokens cost nothing more."""
+    drivers = stage.drivers
+    tokens_in, tokens_out = drivers.teacher_input_tokens, drivers.teacher_output_tokens
+    api_model = drivers.teacher_api_model
+    if api_model is None:
+        if tokens_in is None and tokens_out is None:
+            return None
+        return 0.0, (f"{float(tokens_in or 0):,.0f} input + {float(tokens_out or 0):,.0f} "
+                     "output tokens of a teacher with no API price (local, or a self-hosted "
+                     "server): its compute is inside the measured train seconds")
+    if tokens_in is None or tokens_out is None:
+        raise DataError(f"{stage.label} was trained on labels of API model {api_model!r} but "
+                        "the teacher's tokens were not recorded; rerun `whichmodel bench`")
+    usd_in, usd_out = prices.api_rates(api_model, TEACHER_API_TIER)  # SpecError: no price
+    usd = (float(tokens_in) * usd_in + float(tokens_out) * usd_out) / TOKENS_PER_MILLION
+    return usd, (f"{float(tokens_in):,.0f} input + {float(tokens_out):,.0f} output tokens of "
+                 f"API {api_model} ({TEACHER_API_TIER} tier) at ${usd_in:g}/${usd_out:g} per "
+                 f"M = ${usd:.3g}, once ({prices.api_price(api_model).source})")
 
 
 def _inference_per_month(choice: Any, scenario: Scenario, prices: Prices,
