@@ -63,7 +63,7 @@ def bootstrap_intervals(runs: Sequence[Predictions], y_true: Sequence[Any],
         raise ValueError("no runs to bootstrap")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
-    truth = list(y_true)
+    truth = y_true if hasattr(y_true, "truth") else list(y_true)  # keep slot truth
     n = len(truth)
     if any(len(r) != n for r in runs):
         raise ValueError("every run must have predicted the same items")
@@ -151,7 +151,7 @@ def resample_scores(runs: Sequence[Predictions], y_true: Sequence[Any],
         out.update(_by_counts(runs, truth, fast, draws))
     for name in metrics:
         if name not in _FAST:
-            out[name] = recomputed_scores(runs, truth, name, draws)
+            out[name] = recomputed_scores(runs, y_true, name, draws)
     return out
 
 
@@ -160,15 +160,31 @@ def recomputed_scores(runs: Sequence[Predictions], y_true: Sequence[Any], metric
     """`resample_scores` of one metric the slow way, by computing it on each resample's
     `Predictions.subset`: any registered metric, and the reference the fast path is
     tested against."""
-    compute = get_metric(metric).compute
-    truth = np.asarray(list(y_true), dtype=object)
-    if any(compute(run, list(truth)) is None for run in runs):
+    from whichmodel.metrics import TruthLabels
+
+    found = get_metric(metric)
+    if found.truth is not None:  # e.g. slot F1: needs the items' gold slot tags too
+        given = getattr(y_true, "truth", {}).get(found.truth)
+        if given is None:
+            return None
+        labels = TruthLabels(list(y_true), {found.truth: given})
+
+        def compute(p: Predictions, idx: Any) -> float | None:
+            part = labels.subset(idx)
+            return found.compute(p, list(part), part.truth[found.truth])
+    else:
+        plain = np.asarray(list(y_true), dtype=object)
+
+        def compute(p: Predictions, idx: Any) -> float | None:
+            return found.compute(p, list(plain[idx]))
+    every = np.arange(len(y_true))
+    if any(compute(run, every) is None for run in runs):
         return None
     items = draws.items()
     scores = np.empty((len(items), len(runs)))
     for b, drawn in enumerate(items):
         for s, run in enumerate(runs):
-            scores[b, s] = compute(run.subset(drawn), list(truth[drawn]))
+            scores[b, s] = compute(run.subset(drawn), drawn)
     return scores
 
 

@@ -91,6 +91,8 @@ def score(predictions: Predictions, y_true: Sequence[Any],
     """
     from whichmodel.evaluate import evaluate_predictions
 
+    if truth is None:
+        truth = getattr(y_true, "truth", None)
     y_true = list(y_true)
     if len(y_true) != len(predictions):
         raise ValueError(f"{len(y_true)} true labels for {len(predictions)} predictions")
@@ -115,6 +117,21 @@ def truth_of(dataset: Any) -> dict[str, Sequence[Any]]:
     """The per-item truth beyond labels a `Dataset` holds, for `score`'s ``truth``."""
     slot_tags = getattr(dataset, "slot_tags", None)
     return {} if slot_tags is None else {"slot_tags": slot_tags}
+
+
+class TruthLabels(list):
+    """True labels that carry the rest of the items' truth (``truth``: name → one value
+    per item, e.g. gold slot tags) to code that passes labels along unread: the ledger's
+    stored labels of intent + slot data, read back for intervals and confirmations."""
+
+    def __init__(self, labels: Sequence[Any], truth: Mapping[str, Sequence[Any]]) -> None:
+        super().__init__(labels)
+        self.truth = {name: list(values) for name, values in truth.items()}
+
+    def subset(self, indices: Sequence[int]) -> TruthLabels:
+        """The labels and truth of the items at ``indices``."""
+        return TruthLabels([self[i] for i in indices],
+                           {n: [v[i] for i in indices] for n, v in self.truth.items()})
 
 
 # -- the built-in metrics -------------------------------------------------------------------

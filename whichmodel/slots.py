@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from whichmodel.errors import DataError, quote
 
 OUTSIDE = "O"
+_BIO_HINT = "give one BIO tag (O, B-type or I-type) per whitespace-separated word"
 
 
 @dataclass(frozen=True)
@@ -123,3 +127,38 @@ def frame_correct(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
                   ) -> list[bool]:
     """Per item, True when every slot span is right (the intent is judged elsewhere)."""
     return [set(spans(g)) == set(spans(p)) for g, p in zip(gold, predicted, strict=True)]
+
+
+def checked_slot_tags(texts: Sequence[str], slot_tags: Any, name: str = "slot_tags"
+                      ) -> list[list[str]]:
+    """``slot_tags`` as one list of tags per text, or a `DataError` naming the first bad
+    row (1-based): a row is a sequence of BIO tags, or one string of them separated by
+    spaces (as stored predictions hold them), with exactly one tag per word of its text."""
+    if isinstance(slot_tags, (str, bytes)):
+        raise TypeError(f"expected one row of tags per text in {name}, got a single "
+                        f"{type(slot_tags).__name__}")
+    rows = list(slot_tags)
+    if len(rows) != len(texts):
+        raise DataError(f"got {len(texts)} texts but {len(rows)} rows of {name}; give one "
+                        "row of slot tags per text")
+    out = []
+    for i, (text, row) in enumerate(zip(texts, rows), start=1):
+        try:
+            tags = row.split() if isinstance(row, str) else list(row)
+        except TypeError:
+            raise DataError(f"{name} row {i} is {quote(row)}, not a row of tags; "
+                            f"{_BIO_HINT}") from None
+        words = len(text.split())
+        if len(tags) != words:
+            raise DataError(f"{name} row {i} has {len(tags)} tags but its text has {words} "
+                            f"words ({quote(text, 60)}); {_BIO_HINT}")
+        for tag in tags:
+            if not isinstance(tag, str) or check_tag(tag) is not None:
+                raise DataError(f"{name} row {i}: {quote(tag)} is not a BIO tag; {_BIO_HINT}")
+        out.append([str(tag) for tag in tags])
+    return out
+
+
+def tag_set(rows: Sequence[Sequence[str]]) -> list[str]:
+    """The tags of ``rows``, sorted, "O" first (always there: tag id 0)."""
+    return [OUTSIDE] + sorted({tag for row in rows for tag in row} - {OUTSIDE})

@@ -86,8 +86,8 @@ def test_banking77_example_is_valid():
     (lambda d: d["dataset"].pop("train"), "dataset.train: required field is missing"),
     (lambda d: d.pop("candidates"), "candidates: required field is missing"),
     (lambda d: d.update(scenario={"metric": "f1"}),
-     "scenario.metric: must be one of accuracy, macro_f1, micro_f1 (the metrics a bar may "
-     "be set on), got 'f1'"),
+     "scenario.metric: must be one of accuracy, macro_f1, micro_f1, intent_accuracy, "
+     "slot_f1, frame_accuracy (the metrics a bar may be set on), got 'f1'"),
     (lambda d: d.update(scenario={"min_quality": 90}), "scenario.min_quality: "),
     (lambda d: d.update(hardware="cpu-smal"),
      "hardware: 'cpu-smal' is not in the price table (did you mean 'cpu-small'?)"),

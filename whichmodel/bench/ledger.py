@@ -296,12 +296,15 @@ class Ledger:
         except sqlite3.OperationalError as err:
             raise _sqlite_error(err, self.path, "writing a run") from None
 
-    def write_labels(self, experiment: str, split: str, labels: list[Any]) -> None:
-        """Store the true labels of ``split`` of ``experiment`` (item order)."""
+    def write_labels(self, experiment: str, split: str, labels: list[Any],
+                     truth: dict[str, list[Any]] | None = None) -> None:
+        """Store the true labels of ``split`` of ``experiment`` (item order), and the rest
+        of its truth (``truth``: gold slot tags) when there is any."""
+        data = ({"labels": list(labels), "truth": truth} if truth else list(labels))
         try:
             with self._conn:
                 self._conn.execute(f"INSERT OR REPLACE INTO {_LABELS} VALUES (?, ?, ?)",
-                                   (experiment, split, json.dumps(list(labels))))
+                                   (experiment, split, json.dumps(data)))
         except sqlite3.OperationalError as err:
             raise _sqlite_error(err, self.path, "writing labels") from None
 
@@ -369,6 +372,10 @@ def read_evidence(path: str | Path, experiment: str, keys: Sequence[str],
     finally:
         conn.close()
     labels = None if row is None else json.loads(row[0])
+    if isinstance(labels, dict):  # labels with more truth: intent + slot data
+        from whichmodel.metrics import TruthLabels
+
+        labels = TruthLabels(labels["labels"], labels["truth"])
     return labels, (None if any(r is None for r in runs) else runs)
 
 

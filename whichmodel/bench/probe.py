@@ -347,12 +347,14 @@ def _one_call_ms(predictor: Any, text: str, clock: Any) -> float:
 
 
 def timed_fit(model: Any, texts: Sequence[str], labels: Sequence[Any], *,
-              classes: Sequence[Any] | None = None) -> float:
+              classes: Sequence[Any] | None = None, **fit_options: Any) -> float:
     """Fit ``model`` and return the wall-clock seconds it took (perf_counter);
-    ``classes`` (the label set) is passed on when given (a zero-shot fit needs it)."""
+    ``classes`` (the label set) is passed on when given (a zero-shot fit needs it), and so
+    is every other option that is not None: ``unlabelled_texts`` (the pool a distilled
+    model's teacher labels, inside the time), ``slot_tags`` (joint and dual)."""
+    options = {name: value for name, value in fit_options.items() if value is not None}
+    if classes is not None:
+        options["classes"] = classes
     started = time.perf_counter()
-    if classes is None:
-        model.fit(texts, labels)
-    else:
-        model.fit(texts, labels, classes=classes)
+    model.fit(texts, labels, **options)
     return time.perf_counter() - started

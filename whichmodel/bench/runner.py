@@ -60,7 +60,9 @@ from whichmodel.bench.probe import (
 from whichmodel.bench.record import RunRecord, run_key, settings_key
 from whichmodel.bench.spec import Budget, CandidateSpec, ExperimentSpec
 from whichmodel.bench.timing import MachineLoad
+from whichmodel.costs.drivers import TEACHER_DRIVERS
 from whichmodel.errors import SpecError, quote
+from whichmodel.metrics import truth_of
 from whichmodel.threads import wait_policy
 
 # Settings through which a family takes its random seed, in order of preference.
@@ -145,7 +147,7 @@ def run_benchmark(spec: ExperimentSpec, ledger_path: str | Path, *, progress: bo
             splits = load_data(spec)
             for name, part in (("test", splits.test), ("validation", splits.validation)):
                 if part is not None:  # true labels beside the stored predictions
-                    ledger.write_labels(experiment, name, part.labels)
+                    ledger.write_labels(experiment, name, part.labels, truth_of(part))
             env = environment()
             with RunDisplay(len(plan), len(plan) - len(todo), enabled=progress,
                           console=console) as display:
@@ -270,7 +272,7 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
     run ok, with the reason in ``environment["kept_model"]``."""
     train, validation, test = splits.train, splits.validation, splits.test
     from whichmodel.evaluate import evaluate_predictions
-    from whichmodel.metrics import score, truth_of
+    from whichmodel.metrics import score
 
     predictions: dict[str, Any] = {}
     record = RunRecord(key=key, dataset=spec.dataset.identity, candidate=candidate.name,
@@ -290,9 +292,23 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
                      else uncached_embeddings())
         with PeakMemory() as memory:
             with fit_cache, MachineLoad() as training_load:
+                # A family that learns from a teacher's labels gets the train rows outside
+                # the budget as its unlabelled pool; only the budget counts as human labels.
+                taken = set(sample.row_numbers)
+                pool = ([t for t, row in zip(train.texts, train.row_numbers) if row not in taken]
+                        if getattr(model, "uses_unlabelled_pool", False) else None)
+                slots = (sample.slot_tags if getattr(model, "uses_slot_tags", False)
+                         else None)
+                if slots is None and getattr(model, "uses_slot_tags", False):
+                    raise SpecError(f"{candidate.family} learns intents and slots, but "
+                                    f"{spec.dataset.train} has no slot tags: give a .conll "
+                                    "file or SLURP JSON lines")
                 record.train_seconds = timed_fit(
                     model, sample.texts, sample.labels,
-                    classes=None if len(sample) else train.classes)
+                    classes=None if len(sample) else train.classes, unlabelled_texts=pool,
+                    slot_tags=slots)
+            for name in TEACHER_DRIVERS:  # what labelling the pool took, priced once
+                setattr(record, name, getattr(model, f"{name}_", None))
             probe = measured_probe(model, test.texts, spec.measure)
         # Training is timed on the wall clock (hardware hours are what it costs); the
         # load beside it says whether a busy machine stretched it.

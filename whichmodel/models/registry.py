@@ -22,9 +22,12 @@ _FAMILIES: dict[str, str] = {
     "tfidf": "whichmodel.models.tfidf:TfidfClassifier",
     "embedding": "whichmodel.models.embedding:EmbeddingClassifier",
     "encoder": "whichmodel.models.encoder:EncoderClassifier",
+    "joint": "whichmodel.models.joint:JointClassifier",
+    "dual": "whichmodel.models.joint:DualClassifier",
     "setfit": "whichmodel.models.setfit:SetFitClassifier",
     "cascade": "whichmodel.route:Cascade",
     "llm": "whichmodel.models.llm:LLMClassifier",
+    "distilled": "whichmodel.models.distilled:DistilledClassifier",
 }
 
 
