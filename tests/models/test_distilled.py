@@ -364,3 +364,28 @@ def test_the_runner_gives_the_rows_outside_the_budget_as_the_pool(llm_server, ba
     zero = summarize([rows["0"]])[0]  # a choice keeps the teacher's drivers
     assert zero.drivers.teacher_api_model == "cheap-test-llm"
     assert zero.drivers.teacher_input_tokens == rows["0"].teacher_input_tokens
+
+
+def test_cli_trains_a_distilled_model_from_an_unlabelled_file(banking, smollm2, tmp_path):
+    """`whichmodel train --model distilled --unlabelled FILE`: the pool comes from the file,
+    the human rows from DATA; a family without a teacher refuses --unlabelled."""
+    from whichmodel.cli import main
+
+    texts, labels, pool, _, _ = banking
+    data, unlabelled = tmp_path / "train.csv", tmp_path / "inbox.csv"
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(data, index=False)
+    pd.DataFrame({"text": pool}).to_csv(unlabelled, index=False)
+    out = tmp_path / "distilled"
+    teacher = yaml.safe_dump(LOCAL, default_flow_style=True)
+    code = main(["train", str(data), "--text", "text", "--label", "label",
+                 "--model", "distilled", "--unlabelled", str(unlabelled),
+                 "--set", f"teacher={teacher.strip()}", "--out", str(out)])
+    assert code == 0
+    model = load_model(out)
+    assert model.teacher_items_ == len(pool)  # every unlabelled text went to the teacher
+    assert json.loads((out / STATE_FILE).read_text())["teacher"]["items"] == len(pool)
+    assert main(["train", str(data), "--text", "text", "--label", "label", "--model",
+                 "tfidf", "--unlabelled", str(unlabelled), "--out",
+                 str(tmp_path / "no")]) == 2
+    assert main(["train", str(data), "--text", "text", "--label", "label", "--model",
+                 "distilled", "--out", str(tmp_path / "no")]) == 2

@@ -27,6 +27,8 @@ examples:
       --eval dev.csv --out models/setfit8   # early-stops on dev.csv, keeps the best body
   whichmodel train train.conll --model joint --out models/joint   # intents + slots
   whichmodel train slurp/devel.jsonl --model dual --out models/dual   # SLURP, two models
+  whichmodel train tickets.csv --text body --label team --model distilled --shots 4 \\
+      --unlabelled inbox.csv --set 'teacher={backend: local, shots: 4}' --out models/st
   whichmodel train tickets.csv --text body --model llm --shots 0 \\
       --labels billing,outage,refund --out models/llm0   # zero-shot: reads no labels
   whichmodel train tickets.csv --text body --label team --model llm --shots 4 \\
@@ -81,6 +83,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="labelled validation data with the same columns: families that "
                              "early-stop (setfit, encoder) score it during training and keep "
                              "the best point; never use your test set here")
+    parser.add_argument("--unlabelled", metavar="FILE",
+                        help="texts without labels (same --text column) for a family that "
+                             "labels them with an LLM teacher and trains on them "
+                             "(distilled)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder to save the model in: a new or empty folder, or an "
                              "earlier model, which it replaces (any other folder is refused)")
@@ -180,6 +186,18 @@ def run(args: argparse.Namespace) -> int:
     fit_options: dict = {} if classes is None else {"classes": classes}
     if evaluation is not None:
         fit_options.update(eval_texts=evaluation.texts, eval_labels=evaluation.labels)
+    uses_pool = bool(getattr(family, "uses_unlabelled_pool", False))
+    if uses_pool != bool(args.unlabelled):
+        raise UsageError(f"{args.model!r} learns from an LLM teacher's labels of unlabelled "
+                         "texts: give --unlabelled FILE" if uses_pool else
+                         f"--unlabelled is for families that label texts with a teacher "
+                         f"(distilled), not {args.model!r}; drop it")
+    if uses_pool:
+        from whichmodel.batch import read_text_chunks
+
+        fit_options["unlabelled_texts"] = [
+            t for chunk in read_text_chunks(args.unlabelled, args.text or "text",
+                                            drop_invalid=True) for t in chunk.texts]
     if slot_model:
         fit_options["slot_tags"] = dataset.slot_tags
         if evaluation is not None:
