@@ -22,6 +22,7 @@ _FAMILIES: dict[str, str] = {
     "tfidf": "whichmodel.models.tfidf:TfidfClassifier",
     "embedding": "whichmodel.models.embedding:EmbeddingClassifier",
     "encoder": "whichmodel.models.encoder:EncoderClassifier",
+    "lora": "whichmodel.models.lora:LoraClassifier",
     "joint": "whichmodel.models.joint:JointClassifier",
     "dual": "whichmodel.models.joint:DualClassifier",
     "setfit": "whichmodel.models.setfit:SetFitClassifier",
