@@ -347,11 +347,11 @@ def _judge(summary: CandidateSummary, scenario: Scenario, prices: Prices) -> Ver
     shortfall = 0.0
     metric, bar = scenario.metric, scenario.min_quality
     quality = summary.quality(metric)
-    if bar is not None:
-        if math.isnan(quality):
-            failed.append(f"{metric} not measured")
-            shortfall += math.inf
-        elif quality < bar:
+    if math.isnan(quality):  # e.g. slot_f1 of a family that predicts no slots
+        failed.append(f"{metric} not measured")
+        shortfall += math.inf
+    elif bar is not None:
+        if quality < bar:
             failed.append(f"{metric} {quality:.3f} < {bar:.3f}")
             # the gap as a share of the error rate the bar allows: 0.87 vs 0.90 is 0.3
             shortfall += (bar - quality) / (1 - bar) if bar < 1 else bar - quality

@@ -88,6 +88,9 @@ class Predictor:
                            threshold=float(getattr(model, "threshold", 0.5)))
 
     def _empty(self) -> Predictions:
+        hook = getattr(self.model, "predictions", None)
+        if callable(hook) and getattr(self.model, "uses_slot_tags", False):
+            return hook([])  # with its (empty) slot tags, like any other batch
         return Predictions(self.classes, np.zeros((0, len(self.classes)), np.float32),
                            multi_label=bool(getattr(self.model, "multi_label_", False)),
                            threshold=float(getattr(self.model, "threshold", 0.5)))
