@@ -89,6 +89,8 @@ def test_conll_reader(tmp_path: Path):
     ("# intent = x\nwake\tTIME\n", r"line 2: 'TIME' is not a BIO tag"),
     ("# intent = x\n\n# intent = y\nwake\tO\n", r"line 2: '# intent = x' is followed by no"),
     ("# just a comment\n", r"has no sentences"),
+    ("# intent = x\nnew york\tB-city\n", r"line 2: token 'new york' holds whitespace"),
+    ("# intent = x\n# intent = y\nwake\tO\n", r"line 2: a second '# intent' line"),
 ])
 def test_conll_errors_name_the_line(tmp_path: Path, content: str, message: str):
     path = tmp_path / "bad.conll"
@@ -124,6 +126,13 @@ def test_slurp_reader_on_real_data(shared_data: Path):
     assert len(train.slot_tags) == len(train) and len(test.slot_tags) == len(test)
 
 
+def test_a_hash_token_inside_a_sentence_is_a_word(tmp_path: Path):
+    path = tmp_path / "hash.conll"
+    path.write_text("# intent = rank\nshow\tO\n#1\tB-rank\n# note\nteam\tO\n")
+    ds = read_conll(path)
+    assert ds.texts == ["show #1 team"] and ds.slot_tags == [["O", "B-rank", "O"]]
+
+
 def test_slurp_row_errors(tmp_path: Path):
     path = tmp_path / "bad.jsonl"
     good = {"intent": "x", "tokens": [{"surface": "hi"}], "entities": []}
@@ -132,6 +141,11 @@ def test_slurp_row_errors(tmp_path: Path):
     path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
     with pytest.raises(DataError, match=r"line 2: entity 'date' spans token 3.*1 tokens"):
         load_frames(path)
+    path.write_text(json.dumps({**good, "entities": [{"span": ["a"], "type": "x"}]}) + "\n")
+    with pytest.raises(DataError, match=r"line 1: an entity needs a 'type' and a 'span'"):
+        load_frames(path)
+    with pytest.raises(DataError, match="unbalanced"):
+        from_brackets("play ] [song : yesterday]")
 
 
 def test_slot_metrics_from_predictions():
@@ -153,3 +167,26 @@ def test_slot_metrics_from_predictions():
     plain = score(Predictions(["alarm", "music"], proba), ds.labels, truth=truth_of(ds))
     assert "slot_f1" not in plain and "frame_accuracy" not in plain
     assert "intent_accuracy" not in score(p, ds.labels)
+
+
+def test_slot_metric_resamples_by_counts_match_recomputing_them():
+    """The bootstrap's per-item counts give what the metric computes on each resample."""
+    from whichmodel.intervals import recomputed_scores, resamples
+    from whichmodel.metrics import METRICS, TruthLabels
+
+    rng = np.random.default_rng(0)
+    kinds = ["O", "B-a", "I-a", "B-b", "I-b"]
+    gold = [list(rng.choice(kinds, size=int(rng.integers(1, 6)))) for _ in range(40)]
+    predicted = [[t if rng.random() < 0.7 else str(rng.choice(kinds)) for t in g]
+                 for g in gold]
+    labels = [str(x) for x in rng.choice(["x", "y"], size=40)]
+    proba = rng.dirichlet([1, 1], size=40)
+    p = Predictions(["x", "y"], proba,
+                    extras={"slot_tags": np.array([" ".join(t) for t in predicted])})
+    truth = TruthLabels(labels, {"slot_tags": gold})
+    draws = resamples(40, 1, 50, 0)
+    for name in ("intent_accuracy", "slot_f1", "frame_accuracy"):
+        fast = recomputed_scores([p], truth, name, draws)[:, 0]
+        slow = [METRICS[name].compute(p.subset(idx), [labels[i] for i in idx],
+                                      [gold[i] for i in idx]) for idx in draws.items()]
+        assert np.allclose(fast, slow), name

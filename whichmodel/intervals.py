@@ -167,6 +167,8 @@ def recomputed_scores(runs: Sequence[Predictions], y_true: Sequence[Any], metric
         given = getattr(y_true, "truth", {}).get(found.truth)
         if given is None:
             return None
+        if metric in _SLOT_COUNTED:
+            return _slots_by_counts(runs, list(y_true), given, metric, draws)
         labels = TruthLabels(list(y_true), {found.truth: given})
 
         def compute(p: Predictions, idx: Any) -> float | None:
@@ -185,6 +187,39 @@ def recomputed_scores(runs: Sequence[Predictions], y_true: Sequence[Any], metric
     for b, drawn in enumerate(items):
         for s, run in enumerate(runs):
             scores[b, s] = compute(run.subset(drawn), drawn)
+    return scores
+
+
+_SLOT_COUNTED = ("intent_accuracy", "slot_f1", "frame_accuracy")
+
+
+def _slots_by_counts(runs: Sequence[Predictions], truth: list[Any],
+                     gold: Sequence[Sequence[str]], metric: str, draws: Resamples
+                     ) -> np.ndarray | None:
+    """The intent + slot metrics on every resample from per-item counts, as `_by_counts`
+    does for accuracy: an item's (correct, predicted, gold) spans and whether its frame
+    is right are computed once, a resample's score is the draw counts times them."""
+    from whichmodel.metrics import predicted_tags
+    from whichmodel.slots import span_counts
+
+    counts, n = draws.counts, len(truth)
+    scores = np.empty((len(counts), len(runs)))
+    for s, run in enumerate(runs):
+        hits = correct(run, truth).astype(np.float64)
+        if metric == "intent_accuracy":
+            scores[:, s] = counts @ hits / n
+            continue
+        predicted = predicted_tags(run, [len(g) for g in gold])
+        if predicted is None:
+            return None
+        per_item = np.array([span_counts([g], [p]) for g, p in zip(gold, predicted)],
+                            dtype=np.float64).reshape(n, 3)
+        if metric == "slot_f1":
+            right, spans = counts @ per_item[:, 0], counts @ (per_item[:, 1] + per_item[:, 2])
+            scores[:, s] = np.where(spans > 0, 2 * right / np.maximum(spans, 1), 1.0)
+        else:  # frame_accuracy: the intent and every span right
+            frame = (per_item[:, 0] == per_item[:, 1]) & (per_item[:, 0] == per_item[:, 2])
+            scores[:, s] = counts @ (frame & (hits > 0)).astype(np.float64) / n
     return scores
 
 

@@ -181,7 +181,7 @@ register_metric(Metric("ece", False, _ece,
 
 
 # -- intent + slot metrics (joint and dual families; `whichmodel.slots`) -------------------
-def _predicted_tags(p: Predictions, n_words: Sequence[int]) -> list[list[str]] | None:
+def predicted_tags(p: Predictions, n_words: Sequence[int]) -> list[list[str]] | None:
     """Each item's predicted tags, or None when the model predicts no slots. A model
     that gave an item fewer tags than it has words is scored as "O" for the rest."""
     from whichmodel.slots import OUTSIDE, split_tags
@@ -197,7 +197,7 @@ def _slot_f1(p: Predictions, y_true: Sequence[Any], gold: Sequence[Sequence[str]
              ) -> float | None:
     from whichmodel.slots import slot_f1
 
-    predicted = _predicted_tags(p, [len(g) for g in gold])
+    predicted = predicted_tags(p, [len(g) for g in gold])
     return None if predicted is None else slot_f1(gold, predicted)
 
 
@@ -210,7 +210,7 @@ def _frame_accuracy(p: Predictions, y_true: Sequence[Any], gold: Sequence[Sequen
                     ) -> float | None:
     from whichmodel.slots import frame_correct
 
-    predicted = _predicted_tags(p, [len(g) for g in gold])
+    predicted = predicted_tags(p, [len(g) for g in gold])
     if predicted is None:
         return None
     slots_right = frame_correct(gold, predicted)

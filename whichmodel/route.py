@@ -183,6 +183,7 @@ def sweep(first: Predictions | Sequence[Predictions],
     if len(firsts) != len(seconds) or not firsts:
         raise CascadeError(f"a sweep needs one second run per first run (seeds paired), "
                            f"got {len(firsts)} and {len(seconds)}")
+    truth = getattr(y_true, "truth", None) or {}  # gold slot tags, for slot metrics
     y_true = list(y_true)
     seconds = [aligned(f, s) for f, s in zip(firsts, seconds)]
     chosen = [get_metric(name) for name in metrics]
@@ -200,7 +201,12 @@ def sweep(first: Predictions | Sequence[Predictions],
                 if name in s.extras:
                     sums[name] = sums.get(name, 0.0) + float(np.sum(s.extra(name)[escalated]))
             for metric in chosen:
-                value = metric.compute(joined, y_true)
+                if metric.truth is None:
+                    value = metric.compute(joined, y_true)
+                elif metric.truth in truth:
+                    value = metric.compute(joined, y_true, truth[metric.truth])
+                else:
+                    value = None  # that truth is not stored: the metric does not apply
                 if value is not None:
                     values[metric.name].append(float(value))
         per_escalated = ({k: v / escalated_items for k, v in sums.items()}

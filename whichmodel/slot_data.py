@@ -112,18 +112,26 @@ def read_conll(source: str | Path) -> Dataset:
         if not line.strip():
             close(line_no)
             continue
-        if line.lstrip().startswith("#"):
-            found = _INTENT_COMMENT.match(line.strip())
-            if found:
-                if words:
-                    close(line_no)
-                intent = found.group(1)
+        found = _INTENT_COMMENT.match(line.strip())
+        if found:
+            if words:
+                close(line_no)
+            if intent is not None:
+                raise DataError(f"{name} line {line_no}: a second '# intent' line before "
+                                f"the tokens of the sentence of intent {intent!r}")
+            intent = found.group(1)
+            continue
+        # A '#' line is a comment outside a sentence; inside one, '#<TAB>O' is a token.
+        if line.lstrip().startswith("#") and not (words and "\t" in line):
             continue
         parts = line.split("\t") if "\t" in line else line.split()
         parts = [p.strip() for p in parts if p.strip()]
         if len(parts) != 2:
             raise DataError(f"{name} line {line_no}: expected 'token<TAB>tag', got "
                             f"{quote(line)} ({len(parts)} field(s))")
+        if len(parts[0].split()) != 1:
+            raise DataError(f"{name} line {line_no}: token {quote(parts[0])} holds "
+                            "whitespace; put one word per line (each with its tag)")
         problem = check_tag(parts[1])
         if problem:
             raise DataError(f"{name} line {line_no}: {problem}")
@@ -188,11 +196,16 @@ def _from_entities(tokens: list[Any], entities: list[Any], where: str
             raise DataError(f"{where}: every token needs a non-empty 'surface'")
         words_per_token.append(surface.split())
     token_tags = [OUTSIDE] * len(tokens)
+    if not isinstance(entities, list):
+        raise DataError(f"{where}: 'entities' must be a list of {{type, span}} objects")
     for entity in entities:
-        span, kind = entity.get("span"), str(entity.get("type") or "").strip()
-        if not kind or not isinstance(span, list) or not span:
-            raise DataError(f"{where}: an entity needs a 'type' and a 'span' of token ids")
-        ids = sorted(int(i) for i in span)
+        span = entity.get("span") if isinstance(entity, dict) else None
+        kind = str(entity.get("type") or "").strip() if isinstance(entity, dict) else ""
+        if (not kind or not isinstance(span, list) or not span
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in span)):
+            raise DataError(f"{where}: an entity needs a 'type' and a 'span' list of token "
+                            f"ids (whole numbers), got {quote(entity)}")
+        ids = sorted(span)
         if ids[0] < 0 or ids[-1] >= len(tokens):
             raise DataError(f"{where}: entity {kind!r} spans token {ids[-1]}, but the row "
                             f"has {len(tokens)} tokens")
@@ -213,7 +226,11 @@ def from_brackets(annotation: str, where: str = "annotation") -> tuple[list[str]
     found: list[tuple[str, int, int]] = []
     position = 0
     for match in _BRACKET.finditer(annotation):
-        words += annotation[position:match.start()].split()
+        gap = annotation[position:match.start()]
+        if "[" in gap or "]" in gap:
+            raise DataError(f"{where}: unbalanced '[type : words]' bracket in "
+                            f"{quote(annotation)}")
+        words += gap.split()
         kind, inside = "_".join(match.group(1).split()), match.group(2).split()
         if inside:
             found.append((kind, len(words), len(words) + len(inside)))

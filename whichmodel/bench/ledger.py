@@ -45,7 +45,8 @@ _TABLE = "runs"
 _PREDICTIONS = "predictions"
 _PREDICTIONS_DDL = (f"CREATE TABLE IF NOT EXISTS {_PREDICTIONS} (key TEXT NOT NULL, "
                     "split TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (key, split))")
-# The true labels of each experiment's evaluation splits (JSON list, in item order), so
+# The true labels of each experiment's evaluation splits (JSON list, in item order; for
+# intent + slot data an object {"labels": [...], "truth": {"slot_tags": [...]}}), so
 # stored predictions can be scored (and bootstrapped) from the ledger alone.
 _LABELS = "labels"
 _LABELS_DDL = (f"CREATE TABLE IF NOT EXISTS {_LABELS} (experiment TEXT NOT NULL, split TEXT "

@@ -213,11 +213,19 @@ def load_data(spec: ExperimentSpec) -> Splits:
     if d.test:
         test = load_dataset(d.test, d.text, d.label, **read)
         check_test_labels(train, test)
+        _check_same_kind(train, test, "test")
     else:
         train, test = split_dataset(train, test_size=d.test_size, seed=d.split_seed)
+    slot_families = [c.name for c in spec.candidates
+                     if getattr(_family_class(c.family), "uses_slot_tags", False)]
+    if slot_families and train.slot_tags is None:
+        raise SpecError(f"candidates {', '.join(slot_families)} learn intents and slots, but "
+                        f"dataset.train {d.train} has no slot tags: give a .conll file or "
+                        "SLURP JSON lines")
     if d.validation:
         validation = load_dataset(d.validation, d.text, d.label, **read)
         check_test_labels(train, validation)
+        _check_same_kind(train, validation, "validation")
         return Splits(train, validation, test)
     if not d.validation_size:
         return Splits(train, None, test, "validation_size is 0")
@@ -230,6 +238,22 @@ def load_data(spec: ExperimentSpec) -> Splits:
     train, validation = split_dataset(train, test_size=d.validation_size,
                                       seed=d.split_seed + 1)
     return Splits(train, validation, test)
+
+
+def _check_same_kind(train: Any, other: Any, field: str) -> None:
+    """Intent + slot data on one side and a plain table on the other would score slots on
+    one split only: refuse it, naming the field."""
+    if (train.slot_tags is None) != (other.slot_tags is None):
+        kinds = ("intent + slot data", "a plain table")
+        first, second = (kinds if train.slot_tags is not None else kinds[::-1])
+        raise SpecError(f"dataset.train is {first} but dataset.{field} is {second}: give "
+                        "both as .conll / SLURP files, or both as tables")
+
+
+def _family_class(family: str) -> Any:
+    from whichmodel.models.base import get_family
+
+    return get_family(family)
 
 
 def sample_budget(train: Any, budget: Budget, seed: int) -> Any:
@@ -298,11 +322,7 @@ def run_one(spec: ExperimentSpec, candidate: CandidateSpec, budget: Budget, seed
                 pool = ([t for t, row in zip(train.texts, train.row_numbers) if row not in taken]
                         if getattr(model, "uses_unlabelled_pool", False) else None)
                 slots = (sample.slot_tags if getattr(model, "uses_slot_tags", False)
-                         else None)
-                if slots is None and getattr(model, "uses_slot_tags", False):
-                    raise SpecError(f"{candidate.family} learns intents and slots, but "
-                                    f"{spec.dataset.train} has no slot tags: give a .conll "
-                                    "file or SLURP JSON lines")
+                         else None)  # load_data refused slot families without slot tags
                 record.train_seconds = timed_fit(
                     model, sample.texts, sample.labels,
                     classes=None if len(sample) else train.classes, unlabelled_texts=pool,

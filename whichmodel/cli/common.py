@@ -98,3 +98,18 @@ def make_console(stderr: bool = False):
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False)
+
+
+def is_frames_input(data: str, text: str | None) -> bool:
+    """Whether DATA is intent + slot data read without a text column: a .conll/.bio file
+    by its suffix (so a missing one is reported by its reader), or SLURP JSON lines that
+    have no column ``text``."""
+    from pathlib import Path
+
+    from whichmodel.slot_data import CONLL_SUFFIXES, is_frames_source
+
+    if data == "-":
+        return False
+    if Path(data).suffix.lower() in CONLL_SUFFIXES:
+        return True
+    return Path(data).is_file() and is_frames_source(data, text)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from whichmodel.cli.common import add_data_arguments, make_console, positive_int, report_dropped
+from whichmodel.cli.common import (
+    add_data_arguments,
+    is_frames_input,
+    make_console,
+    positive_int,
+    report_dropped,
+)
 from whichmodel.errors import DataError, UsageError
 
 EXAMPLES = """\
@@ -50,12 +55,13 @@ def run(args: argparse.Namespace) -> int:
     from whichmodel.evaluate import evaluate_predictions
     from whichmodel.metrics import score, truth_of
     from whichmodel.predictor import Predictor
-    from whichmodel.slot_data import is_frames_source, load_frames
+    from whichmodel.slot_data import load_frames
 
     console = make_console(stderr=args.json)
     predictor = Predictor(args.model_dir, batch_size=args.batch_size)
     model = predictor.model
-    if args.text is None and Path(args.data).exists() and is_frames_source(args.data, None):
+    saved = (getattr(model, "input_fields_", None) or {}).get("text")
+    if args.text is None and is_frames_input(args.data, saved):
         dataset = load_frames(args.data)
     else:
         text = model_field(model, args.text, "text", "--text")

@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from whichmodel.cli.common import add_data_arguments, make_console, positive_int
+from whichmodel.cli.common import (
+    add_data_arguments,
+    is_frames_input,
+    make_console,
+    positive_int,
+)
 from whichmodel.errors import UsageError
 from whichmodel.terminal import plain
 
@@ -56,7 +61,11 @@ def model_field(model: Any, given: str | None, field: str, flag: str) -> str | N
     """``given``, else the field the model was trained with, else a `UsageError`."""
     if given is not None:
         return given
-    saved = (getattr(model, "input_fields_", None) or {}).get(field)
+    fields = getattr(model, "input_fields_", None) or {}
+    saved = fields.get(field)
+    if saved is None and field == "text" and fields.get("format") == "intents+slots":
+        raise UsageError("the model was trained on intent + slot data (.conll or SLURP): "
+                         f"give such a file, or {flag} COLUMN for a table")
     if saved is None and field == "text":
         raise UsageError(f"the model does not record its text column (it was trained by an "
                          f"older whichmodel or from Python); pass {flag}")
@@ -89,10 +98,8 @@ def run(args: argparse.Namespace) -> int:
     console = make_console(stderr=True)  # stdout may carry the predictions
     check_output(args.out, args.data, args.model_dir)
     predictor = Predictor(args.model_dir, batch_size=args.batch_size)
-    from whichmodel.slot_data import is_frames_source
-
-    frames = args.text is None and Path(args.data).exists() and is_frames_source(args.data,
-                                                                                 None)
+    saved = (getattr(predictor.model, "input_fields_", None) or {}).get("text")
+    frames = args.text is None and is_frames_input(args.data, saved)
     text = ("text" if args.data == "-" or frames
             else model_field(predictor.model, args.text, "text", "--text"))
     with Progress(SpinnerColumn(), TextColumn("predicting: {task.completed:,} rows"),

@@ -8,6 +8,7 @@ from pathlib import Path
 from whichmodel.cli.common import (
     add_data_arguments,
     hint_label_separator,
+    is_frames_input,
     make_console,
     parse_settings,
     report_dropped,
@@ -121,14 +122,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--{'shots' if args.shots == 0 else 'budget'} 0 trains on no "
                          f"labelled rows, which {args.model!r} cannot do; families that read "
                          f"label names can: {', '.join(users)}")
-    from whichmodel.slot_data import is_frames_source
-
-    frames = args.text is None and Path(args.data).exists() and is_frames_source(args.data,
-                                                                                 None)
+    frames = args.text is None and is_frames_input(args.data, None)
     slot_model = bool(getattr(family, "uses_slot_tags", False))
     if slot_model and not frames:
         raise UsageError(f"{args.model!r} learns intents and slots: give a .conll/.bio file "
-                         "or SLURP JSON lines (no --text/--label), not a table")
+                         "or SLURP JSON lines, without --text/--label")
+    if frames and args.eval and not is_frames_input(args.eval, None):
+        raise UsageError(f"--eval {args.eval} must be intent + slot data like DATA (a .conll "
+                         "file or SLURP JSON lines)")
+    uses_pool = bool(getattr(family, "uses_unlabelled_pool", False))
+    if uses_pool != bool(args.unlabelled):
+        raise UsageError(f"{args.model!r} learns from an LLM teacher's labels of unlabelled "
+                         "texts: give --unlabelled FILE" if uses_pool else
+                         f"--unlabelled is for families that label texts with a teacher "
+                         f"(distilled), not {args.model!r}; drop it")
     if args.text is None and not frames:
         raise UsageError("--text is required (the text column, or a template such as "
                          "'{title}\\n{body}'); only intent + slot files (.conll, SLURP "
@@ -154,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     from whichmodel.backbones import check_model_backbone
 
     check_model_backbone(model)
-    check_save_target(args.out, reads=[p for p in (args.data, args.eval)
+    check_save_target(args.out, reads=[p for p in (args.data, args.eval, args.unlabelled)
                                        if p and Path(p).exists()])
     if zero_shot and given:  # the label set is all a zero-shot model learns from
         from whichmodel.data import Dataset
@@ -179,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
     # predict and evaluate read the same fields from the saved model.
     model.input_fields_ = {"text": args.text, "label": args.label,
                            "label_sep": args.label_sep}
+    if frames:  # predict and evaluate read such files again, or need --text
+        model.input_fields_["format"] = "intents+slots"
     console.print(f"training [bold]{args.model}[/] on {len(dataset)} examples, "
                   f"{len(classes or dataset.classes)} classes"
                   + (" (multi-label)" if dataset.multi_label else ""))
@@ -186,12 +195,6 @@ def run(args: argparse.Namespace) -> int:
     fit_options: dict = {} if classes is None else {"classes": classes}
     if evaluation is not None:
         fit_options.update(eval_texts=evaluation.texts, eval_labels=evaluation.labels)
-    uses_pool = bool(getattr(family, "uses_unlabelled_pool", False))
-    if uses_pool != bool(args.unlabelled):
-        raise UsageError(f"{args.model!r} learns from an LLM teacher's labels of unlabelled "
-                         "texts: give --unlabelled FILE" if uses_pool else
-                         f"--unlabelled is for families that label texts with a teacher "
-                         f"(distilled), not {args.model!r}; drop it")
     if uses_pool:
         from whichmodel.batch import read_text_chunks
 

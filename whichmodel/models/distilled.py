@@ -57,7 +57,7 @@ STATE_FILE = "distilled.json"
 STUDENT_DIR = "student"
 # Families that cannot be a student: this one (a chain of teachers), and those made of
 # fitted models rather than trained (a cascade).
-_NOT_STUDENTS = (FAMILY, "cascade")
+_NOT_STUDENTS = (FAMILY, "cascade", "joint", "dual")  # joint, dual: need slot tags
 # Set while `load` builds the model from its saved settings: the teacher is not needed to
 # predict, so a teacher model file missing on this machine must not refuse the folder.
 _LOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("distilled_loading",
