@@ -327,3 +327,34 @@ def test_multi_label_in_bf16_keeps_the_trained_weights_in_fp32(smollm2, data):
     assert proba.shape == (6, 5) and proba.dtype == np.float32
     assert ((proba > 0) & (proba < 1)).all() and not np.allclose(proba.sum(axis=1), 1.0)
     assert all(isinstance(row, list) for row in model.predict(data["test_texts"][:6]))
+
+
+@pytest.mark.slow
+def test_a_bench_runs_lora_beside_a_baseline_and_keeps_its_adapters(smollm2, data, tmp_path):
+    """The bench trains, scores, times and keeps a lora candidate like any other family."""
+    import pandas as pd
+
+    from whichmodel.bench.ledger import read_records
+    from whichmodel.bench.runner import run_benchmark
+    from whichmodel.bench.spec import parse_spec
+
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    pd.DataFrame({"text": data["texts"], "label": data["labels"]}).to_csv(train, index=False)
+    pd.DataFrame({"text": data["test_texts"], "label": data["test_labels"]}).to_csv(
+        test, index=False)
+    spec = parse_spec({
+        "dataset": {"train": str(train), "test": str(test), "validation_size": 0},
+        "budgets": ["all"], "seeds": [0], "keep_models": "best",
+        "candidates": [{"name": "lora", "family": "lora",
+                        "settings": {"num_epochs": 6, "precision": "fp32", **SMALL}},
+                       {"name": "tfidf", "family": "tfidf"}],
+        "measure": {"repeats": 1, "throughput_items": 8, "latency_samples": 4},
+    })
+    ledger = tmp_path / "runs.sqlite"
+    run_benchmark(spec, ledger, progress=False)
+    rows = {r.candidate: r for r in read_records(ledger)}
+    assert rows["lora"].status == "ok", rows["lora"].error
+    assert rows["lora"].accuracy > 0.5  # 4 intents: chance is 0.25
+    assert rows["lora"].throughput_items_per_s > 0 and rows["lora"].latency_p95_ms > 0
+    kept = list((tmp_path / "runs.sqlite.models").glob("*/adapter_model.safetensors"))
+    assert len(kept) == 1
