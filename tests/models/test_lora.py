@@ -356,5 +356,5 @@ def test_a_bench_runs_lora_beside_a_baseline_and_keeps_its_adapters(smollm2, dat
     assert rows["lora"].status == "ok", rows["lora"].error
     assert rows["lora"].accuracy > 0.5  # 4 intents: chance is 0.25
     assert rows["lora"].throughput_items_per_s > 0 and rows["lora"].latency_p95_ms > 0
-    kept = list((tmp_path / "runs.sqlite.models").glob("*/adapter_model.safetensors"))
+    kept = list((tmp_path / "runs.models").glob("*/adapter_model.safetensors"))
     assert len(kept) == 1
