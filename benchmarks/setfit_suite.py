@@ -34,6 +34,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import statistics
 import sys
@@ -115,14 +116,28 @@ VARIANTS = {
                                **steps_setting(max(1, auto_steps(n) // 2), n)},
     "t0.1-half": lambda n, k: {"temperature": 0.1,
                                **steps_setting(max(1, auto_steps(n) // 2), n)},
+    "top2": lambda n, k: {"trainable_layers": 2},
+    "top3": lambda n, k: {"trainable_layers": 3},
+    "top4": lambda n, k: {"trainable_layers": 4},
+    "top3-lr1e-4": lambda n, k: {"trainable_layers": 3, "learning_rate": 1e-4},
+    "top4-lr1e-4": lambda n, k: {"trainable_layers": 4, "learning_rate": 1e-4},
 }
+
+
+@functools.cache
+def machine() -> str:
+    """The CPU model: part of every run key, so ratios never mix rows of two machines."""
+    from whichmodel.bench.runner import _cpu_model
+
+    return _cpu_model()
 
 
 def specs_for(task: str, seed: int, systems: list[str], variants: list[str]) -> list[dict]:
     n, _ = task_shape(task)
     out = []
     for system in systems:
-        spec = {"kind": "run", "system": system, "task": task, "seed": seed, "threads": 1}
+        spec = {"kind": "run", "system": system, "task": task, "seed": seed, "threads": 1,
+                "machine": machine()}
         if system == "reference":
             spec["iterations"] = reference_iterations(task)
             out.append(spec)
@@ -131,7 +146,9 @@ def specs_for(task: str, seed: int, systems: list[str], variants: list[str]) -> 
         else:
             for variant in variants:
                 settings = {**ref.DEFAULT_OURS, **VARIANTS[variant](n, task_shape(task)[1])}
-                out.append({**spec, "settings": settings, "code": OURS_CODE,
+                # Tuning only the top layers runs the lower ones once (a cache): new code.
+                code = OURS_CODE + ("+lower-cache" if "trainable_layers" in settings else "")
+                out.append({**spec, "settings": settings, "code": code,
                             "params": ref.resolved_params("ours", settings)})
     return out
 

@@ -248,7 +248,7 @@ def run_scale(spec: dict) -> dict:
 def run_key(spec: dict) -> str:
     key = {k: spec.get(k) for k in ("kind", "system", "task", "seed", "settings", "params",
                                     "iterations", "n")}
-    for field in ("threads", "code"):  # rows from before these fields keep their keys
+    for field in ("threads", "code", "machine"):  # rows from before these keep their keys
         if spec.get(field):
             key[field] = spec[field]
     return json.dumps(key, sort_keys=True)

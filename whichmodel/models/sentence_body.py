@@ -79,6 +79,9 @@ class SentenceBody:
         self.model = model
         self.precision = precision
         self.gradient_cache_tokens = gradient_cache_tokens
+        # Set by a family that tunes only the top layers (`frozen_layers.LowerLayerCache`):
+        # training passes then start from the cached output of the frozen lower layers.
+        self.lower_cache = None
 
     @property
     def device(self):
@@ -136,7 +139,8 @@ class SentenceBody:
         input_ids, mask = ids.padded(rows)
         features = {"input_ids": torch.from_numpy(input_ids).to(self.device),
                     "attention_mask": torch.from_numpy(mask).to(self.device)}
-        with self.autocast():
+        cache = self.lower_cache if self.model.training else None
+        with self.autocast(), (cache.active(ids, rows) if cache else contextlib.nullcontext()):
             return self.model(features)["sentence_embedding"].float()
 
     def forward(self, ids: TokenizedTexts, rows: np.ndarray, max_batch: int | None = None):
@@ -291,3 +295,4 @@ def cpu_flags() -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+

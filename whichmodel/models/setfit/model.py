@@ -117,6 +117,10 @@ class SetFitClassifier(Classifier):
       the default batch do not reach it (64 Banking77 queries ≈ 1,300 tokens); 40
       abstracts of 256 tokens do. CPU and CUDA only (elsewhere dropout cannot be
       replayed). 0 turns it off.
+    * ``trainable_layers`` [None = all]: tune only the top this-many transformer layers;
+      the embeddings and lower layers stay frozen and run once over the training texts
+      (their output cached, `whichmodel.models.frozen_layers`), so a step costs the top
+      layers' forward and backward only.
     * ``head`` ["logistic"]: "logistic" (scikit-learn, inverse strength ``head_c`` [10.0])
       or "linear" (torch layer over cached embeddings, ``head_epochs`` [100]).
     * ``end_to_end_epochs`` [0]: whole epochs of joint body + head training after the
@@ -143,7 +147,7 @@ class SetFitClassifier(Classifier):
                  batch_size: int = 64, samples_per_class: int = 2, loss: str = "supcon",
                  temperature: float = 0.05, learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
                  max_seq_length: int | None = None, gradient_cache_tokens: int = 4096,
-                 head: str = "logistic",
+                 trainable_layers: int | None = None, head: str = "logistic",
                  head_c: float = 10.0, head_epochs: int = 100, end_to_end_epochs: int = 0,
                  early_stopping_patience: int = 3, precision: str = "auto",
                  threshold: float = 0.5, seed: int = 0, device: str | None = None,
@@ -158,6 +162,7 @@ class SetFitClassifier(Classifier):
         self.warmup_ratio = warmup_ratio
         self.max_seq_length = max_seq_length
         self.gradient_cache_tokens = gradient_cache_tokens
+        self.trainable_layers = trainable_layers
         self.head = head
         self.head_c = head_c
         self.head_epochs = head_epochs
@@ -219,6 +224,7 @@ class SetFitClassifier(Classifier):
             check_number("setfit", "num_epochs", self.num_epochs, at_least=0,
                          accepts='"auto" or a number ≥ 0')
         check_whole("setfit", "max_seq_length", self.max_seq_length, 1, none_ok=True)
+        check_whole("setfit", "trainable_layers", self.trainable_layers, 0, none_ok=True)
         check_flag("setfit", "progress_bar", self.progress_bar)
         check_text("setfit", "backbone", self.backbone)
         check_text("setfit", "device", self.device, none_ok=True)
@@ -260,11 +266,11 @@ class SetFitClassifier(Classifier):
         sampler = LabelBalancedBatchSampler(y, self.batch_size, self.samples_per_class,
                                             rng=np.random.default_rng(self.seed))
         targets = torch.as_tensor(y, device=self.body_.device)
-        optimizer, schedule = self._optimizer(self.body_.parameters(), steps)
+        body = self._sentence_body
+        optimizer, schedule = self._optimizer(self._trained_parameters(body, ids), steps)
         b = sampler.batch_size
         bar = tqdm(total=steps * b * (b - 1) // 2, unit="pair", unit_scale=True,
                    desc="setfit: contrastive", disable=not self.progress_bar, leave=False)
-        body = self._sentence_body
 
         def train_step(step: int) -> None:
             rows = sampler.next_batch()
@@ -291,6 +297,19 @@ class SetFitClassifier(Classifier):
         if outcome.best_step is not None:
             self.log_["best_step"] = outcome.best_step
         return outcome.best
+
+    def _trained_parameters(self, body: SentenceBody, ids: TokenizedTexts) -> list:
+        """The body's parameters contrastive training updates: all of them, or with
+        ``trainable_layers`` only the top layers' (the rest frozen, and their output on
+        the training texts cached in ``body`` so they do not run on every step)."""
+        from whichmodel.models.frozen_layers import LowerLayerCache, freeze_lower_layers
+
+        if self.trainable_layers is not None:
+            frozen = freeze_lower_layers(self.body_, int(self.trainable_layers))
+            body.lower_cache = LowerLayerCache.build(body, ids, frozen)
+            self.log_["frozen_layers"] = frozen
+            self.log_["lower_layer_cache"] = body.lower_cache is not None
+        return [p for p in self.body_.parameters() if p.requires_grad]
 
     def _evaluation_score(self, ids: TokenizedTexts, y: np.ndarray,
                           eval_ids: TokenizedTexts, eval_y: np.ndarray,
