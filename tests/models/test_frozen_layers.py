@@ -69,18 +69,26 @@ def test_cached_lower_layers_give_the_whole_networks_gradients(slice_data):
     assert isinstance(model.body_[0].auto_model.embeddings, torch.nn.Module)
 
 
-def test_a_fit_tunes_only_the_top_layers(slice_data):
+@pytest.mark.parametrize("setting, tuned_layers", [(2, {4, 5}), ("auto", {1, 2, 3, 4, 5}),
+                                                     (None, None)])
+def test_a_fit_tunes_only_the_top_layers(slice_data, setting, tuned_layers):
     texts, labels, test_texts = slice_data
     untuned = SetFitClassifier(**TINY)
     untuned._load_body(untuned.backbone)
     before = {n: p.detach().clone() for n, p in untuned.body_.named_parameters()}
-    model = SetFitClassifier(trainable_layers=2, seed=1, **TINY).fit(texts, labels)
-    assert model.log_["frozen_layers"] == 4 and model.log_["lower_layer_cache"] is True
+    model = SetFitClassifier(trainable_layers=setting, seed=1, **TINY).fit(texts, labels)
     assert model.log_["steps"] > 0
+    if tuned_layers is None:  # None: the whole body, embeddings too, nothing cached
+        assert "frozen_layers" not in model.log_
+    else:  # "auto" (the default): all but the lowest of MiniLM-L6's six layers
+        assert model.log_["frozen_layers"] == 6 - len(tuned_layers)
+        assert model.log_["lower_layer_cache"] is True
     for name, weights in model.body_.named_parameters():
         changed = not torch.equal(weights.detach(), before[name])
-        tuned = ".layer.4." in name or ".layer.5." in name
-        assert changed == tuned, name
+        layer = name.split(".layer.")[1].split(".")[0] if ".layer." in name else None
+        tuned = tuned_layers is None or (layer is not None and int(layer) in tuned_layers)
+        if "pooler" not in name:  # the pooler is not on the sentence-embedding path
+            assert changed == tuned, name
     assert set(model.predict(test_texts[:10])) <= set(labels)
 
 
