@@ -8,6 +8,10 @@ latency measured when it was first answered, so the tokens an item is priced on 
 same from the cache as from the endpoint; `Predictions` marks it ``cached``. Only
 answers are stored (failures are not), never a request header, so never an API key.
 
+Bounded: at most ``max_answers`` (default 500,000, ~200 MB of typical answers) are kept;
+past that the oldest written go first, so a long-lived bench or server cannot fill the
+disk. A rerun within the bound still pays nothing.
+
 One SQLite file (WAL, a fresh connection per operation): safe from the client's worker
 threads and from several processes (Ray workers) at once. The folder is the model's
 ``cache_dir`` setting, else ``$WHICHMODEL_CACHE_DIR``, else ``llm/`` under whichmodel's
@@ -26,6 +30,7 @@ from typing import Any
 
 CACHE_FILE = "answers.sqlite"
 CACHE_DIR_VARIABLE = "WHICHMODEL_CACHE_DIR"
+DEFAULT_MAX_ANSWERS = 500_000
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL, "
            "created_at TEXT NOT NULL)")
 
@@ -48,9 +53,14 @@ def answer_key(base_url: str, model: str, body: dict[str, Any]) -> str:
 
 
 class AnswerCache:
-    """Answers by `answer_key`, in ``folder/answers.sqlite``."""
+    """Answers by `answer_key`, in ``folder/answers.sqlite``, the newest ``max_answers``."""
 
-    def __init__(self, folder: str | Path | None = None) -> None:
+    def __init__(self, folder: str | Path | None = None,
+                 max_answers: int = DEFAULT_MAX_ANSWERS) -> None:
+        if isinstance(max_answers, bool) or not isinstance(max_answers, int) or max_answers < 1:
+            raise ValueError(f"AnswerCache: max_answers must be a whole number ≥ 1, "
+                             f"got {max_answers!r}")
+        self.max_answers = max_answers
         self.folder = Path(folder).expanduser() if folder else default_cache_dir()
         self.path = self.folder / CACHE_FILE
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -75,7 +85,9 @@ class AnswerCache:
         return None if row is None else json.loads(row[0])
 
     def put(self, key: str, answer: dict[str, Any]) -> None:
-        """Store ``answer`` (JSON-ready) under ``key``; a later answer replaces it."""
+        """Store ``answer`` (JSON-ready) under ``key``; a later answer replaces it. Past
+        ``max_answers`` the oldest written are dropped (SQLite rowids grow with each
+        write, replacements included, so the rowid order is the write order)."""
         text = json.dumps(answer, ensure_ascii=False)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         db = self._connect()
@@ -83,6 +95,10 @@ class AnswerCache:
             with db:
                 db.execute("INSERT OR REPLACE INTO answers (key, answer, created_at) "
                            "VALUES (?, ?, ?)", (key, text, now))
+                newest = db.execute("SELECT MAX(rowid) FROM answers").fetchone()[0]
+                if newest > self.max_answers:
+                    db.execute("DELETE FROM answers WHERE rowid <= ?",
+                               (newest - self.max_answers,))
         finally:
             db.close()
 
