@@ -130,6 +130,8 @@ VARIANTS = {
     "top6": lambda n, k: {"trainable_layers": 6},  # MiniLM-L6: only the embeddings frozen
     "top3-lr1e-4": lambda n, k: {"trainable_layers": 3, "learning_rate": 1e-4},
     "top4-lr1e-4": lambda n, k: {"trainable_layers": 4, "learning_rate": 1e-4},
+    "mix0.3": lambda n, k: {"pretrained_mix": 0.3},
+    "mix0.5": lambda n, k: {"pretrained_mix": 0.5},
 }
 
 
@@ -156,6 +158,8 @@ def specs_for(task: str, seed: int, systems: list[str], variants: list[str]) -> 
             for variant in variants:
                 settings = {**ref.DEFAULT_OURS, **VARIANTS[variant](n, task_shape(task)[1])}
                 params = ref.resolved_params("ours", settings)
+                if params.get("pretrained_mix") == 0.0:  # rows before it existed: no mix
+                    del params["pretrained_mix"]
                 # Tuning only the top layers runs the lower ones once (a cache): new code.
                 code = OURS_CODE + ("" if params["trainable_layers"] is None else "+lower-cache")
                 out.append({**spec, "settings": settings, "code": code, "params": params})

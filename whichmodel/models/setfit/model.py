@@ -125,6 +125,10 @@ class SetFitClassifier(Classifier):
       time 19–26% at the same accuracy (mean −0.1 points over 11 development tasks of 2–77
       classes, seeds 1–2; `benchmarks/setfit_suite.py`); freezing three cost 1.2 points.
       The end-to-end stage tunes the same layers.
+    * ``pretrained_mix`` [0.0]: after contrastive training, move the tuned weights this
+      fraction of the way back to the pretrained ones (weight-space ensembling, WiSE-FT:
+      Wortsman et al. 2022), a body between the tuned and the frozen one at no inference
+      cost.
     * ``head`` ["logistic"]: "logistic" (scikit-learn, inverse strength ``head_c`` [10.0])
       or "linear" (torch layer over cached embeddings, ``head_epochs`` [100]).
     * ``end_to_end_epochs`` [0]: whole epochs of joint body + head training after the
@@ -151,7 +155,8 @@ class SetFitClassifier(Classifier):
                  batch_size: int = 64, samples_per_class: int = 2, loss: str = "supcon",
                  temperature: float = 0.05, learning_rate: float = 5e-5, warmup_ratio: float = 0.1,
                  max_seq_length: int | None = None, gradient_cache_tokens: int = 4096,
-                 trainable_layers: int | str | None = "auto", head: str = "logistic",
+                 trainable_layers: int | str | None = "auto", pretrained_mix: float = 0.0,
+                 head: str = "logistic",
                  head_c: float = 10.0, head_epochs: int = 100, end_to_end_epochs: int = 0,
                  early_stopping_patience: int = 3, precision: str = "auto",
                  threshold: float = 0.5, seed: int = 0, device: str | None = None,
@@ -167,6 +172,7 @@ class SetFitClassifier(Classifier):
         self.max_seq_length = max_seq_length
         self.gradient_cache_tokens = gradient_cache_tokens
         self.trainable_layers = trainable_layers
+        self.pretrained_mix = pretrained_mix
         self.head = head
         self.head_c = head_c
         self.head_epochs = head_epochs
@@ -223,6 +229,7 @@ class SetFitClassifier(Classifier):
         for name in ("learning_rate", "temperature", "head_c"):
             check_number("setfit", name, getattr(self, name), above=0)
         check_number("setfit", "warmup_ratio", self.warmup_ratio, at_least=0, at_most=1)
+        check_number("setfit", "pretrained_mix", self.pretrained_mix, at_least=0, below=1)
         check_number("setfit", "threshold", self.threshold, above=0, below=1)
         if self.num_epochs != "auto":
             check_number("setfit", "num_epochs", self.num_epochs, at_least=0,
@@ -272,7 +279,10 @@ class SetFitClassifier(Classifier):
                                             rng=np.random.default_rng(self.seed))
         targets = torch.as_tensor(y, device=self.body_.device)
         body = self._sentence_body
-        optimizer, schedule = self._optimizer(self._trained_parameters(body, ids), steps)
+        trained = self._trained_parameters(body, ids)
+        pretrained = ([p.detach().clone() for p in trained] if self.pretrained_mix > 0
+                      else None)
+        optimizer, schedule = self._optimizer(trained, steps)
         b = sampler.batch_size
         bar = tqdm(total=steps * b * (b - 1) // 2, unit="pair", unit_scale=True,
                    desc="setfit: contrastive", disable=not self.progress_bar, leave=False)
@@ -301,6 +311,11 @@ class SetFitClassifier(Classifier):
         self.log_["evaluations"].extend(outcome.evaluations)
         if outcome.best_step is not None:
             self.log_["best_step"] = outcome.best_step
+        if pretrained is not None:
+            with torch.no_grad():
+                for weight, start in zip(trained, pretrained):
+                    weight.lerp_(start, self.pretrained_mix)
+            return None  # the best evaluation's head saw the unmixed body: fit it again
         return outcome.best
 
     def _trained_parameters(self, body: SentenceBody, ids: TokenizedTexts) -> list:
