@@ -54,6 +54,17 @@ def transformer_layers(network) -> list:
     return list(max(lists, key=len))
 
 
+def all_but_lowest_layer(model) -> int | None:
+    """SetFit's "auto" ``trainable_layers`` for the sentence-transformer ``model``: every
+    layer but the lowest, or None (train whole) for a body with no stacked layers to
+    split, such as static embeddings."""
+    try:
+        layers = transformer_layers(model[0].auto_model)
+    except (AttributeError, ValueError):
+        return None
+    return max(1, len(layers) - 1) if layers else None
+
+
 def freeze_lower_layers(model, trainable: int) -> int:
     """Freeze every parameter of the sentence-transformer ``model`` except its top
     ``trainable`` transformer layers; returns how many layers stay frozen."""

@@ -57,9 +57,9 @@ class AnswerCache:
 
     def __init__(self, folder: str | Path | None = None,
                  max_answers: int = DEFAULT_MAX_ANSWERS) -> None:
-        if isinstance(max_answers, bool) or not isinstance(max_answers, int) or max_answers < 1:
-            raise ValueError(f"AnswerCache: max_answers must be a whole number ≥ 1, "
-                             f"got {max_answers!r}")
+        from whichmodel.models.setting_checks import check_whole
+
+        check_whole("llm", "max_answers", max_answers, 1)
         self.max_answers = max_answers
         self.folder = Path(folder).expanduser() if folder else default_cache_dir()
         self.path = self.folder / CACHE_FILE

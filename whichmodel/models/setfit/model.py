@@ -324,18 +324,13 @@ class SetFitClassifier(Classifier):
         cached in ``body`` so they do not run on every step); with None all of them."""
         from whichmodel.models.frozen_layers import (
             LowerLayerCache,
+            all_but_lowest_layer,
             freeze_lower_layers,
-            transformer_layers,
         )
 
         trainable = self.trainable_layers
         if trainable == "auto":
-            # A body with no stacked layers to split (e.g. static embeddings) trains whole.
-            try:
-                layers = transformer_layers(self.body_[0].auto_model)
-            except (AttributeError, ValueError):
-                layers = []
-            trainable = max(1, len(layers) - 1) if layers else None
+            trainable = all_but_lowest_layer(self.body_)
         if trainable is not None:
             frozen = freeze_lower_layers(self.body_, int(trainable))
             body.lower_cache = LowerLayerCache.build(body, ids, frozen)
